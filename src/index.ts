@@ -1,0 +1,17 @@
+/**
+ * tiny-ddpm: a tensor and autograd library with gpu.js kernels, and a DDPM built on it.
+ * Everything a learner uses is exported from here.
+ */
+export { Tensor, Storage, shapeSize, contiguousStrides, isTensor } from './tensor';
+export * from './creation';
+export { noGrad, isGradEnabled, Function, Context, Node, sumToShape } from './autograd';
+export { gradCheck, assertGradCheck } from './gradcheck';
+export type { GradCheckOptions, GradCheckResult } from './gradcheck';
+export { toDot, printGraph } from './graph';
+export { Generator, defaultGenerator, manualSeed } from './random';
+export type { GeneratorState } from './random';
+export { getBackend, setBackend, withBackend } from './backend/registry';
+export type { Backend, Buf, StridedView, UnaryOp, BinaryOp, ReduceOp, MatmulParams, Conv2dParams } from './backend/backend';
+export { RefBackend } from './backend/ref';
+export { where, concat, split, conv2d, upsampleNearest2d, avgPool2d, groupNorm, layerNorm, mseLoss, crossEntropy, matmul } from './ops';
+export type { Conv2dOptions, Reduction } from './ops';
