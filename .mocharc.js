@@ -3,7 +3,6 @@
 // a closing `N passed, N failed` line.
 module.exports = {
   require: ['ts-node/register/transpile-only', 'test/setup.ts'],
-  spec: ['test/**/*.test.ts'],
   reporter: 'test/reporter.js',
   timeout: 120000,
 };

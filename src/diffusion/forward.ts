@@ -1,0 +1,56 @@
+/**
+ * The forward (noising) process and the training objective of DDPM (Ho et al. 2020).
+ */
+import { tensor, randn } from '../creation';
+import { mseLoss } from '../ops/loss';
+import { Generator, defaultGenerator } from '../random';
+import type { Tensor } from '../tensor';
+import type { NoiseSchedule } from './schedule';
+
+/** A network that predicts the noise in x_t: eps_theta(x_t, t), with t a [B] tensor of timesteps. */
+export type NoisePredictor = (x: Tensor, t: Tensor) => Tensor;
+
+/** Per-image coefficients as a [B, 1, 1, 1] tensor, broadcast over the image. */
+export function perImage(values: ArrayLike<number>, x: Tensor): Tensor {
+  const shape = [values.length, ...x.shape.slice(1).map(() => 1)];
+  return tensor(Float32Array.from(values), shape);
+}
+
+function checkTimesteps(schedule: NoiseSchedule, t: ArrayLike<number>, batch: number, op: string) {
+  if (t.length !== batch) throw new Error(`${op}: ${t.length} timesteps for a batch of ${batch}`);
+  for (let i = 0; i < t.length; i++) schedule.checkTimestep(t[i], op);
+}
+
+/**
+ * Sample x_t ~ q(x_t | x_0) in one shot (eq. 4, reparameterized):
+ *   x_t = sqrt(alphaBar_t) x_0 + sqrt(1 - alphaBar_t) noise
+ * `noise` is the ground truth that the network learns to predict.
+ */
+export function addNoise(schedule: NoiseSchedule, x0: Tensor, noise: Tensor, t: ArrayLike<number>): Tensor {
+  checkTimesteps(schedule, t, x0.shape[0], 'addNoise');
+  if (noise.shape.join() !== x0.shape.join()) throw new Error(`addNoise: noise [${noise.shape}] and x0 [${x0.shape}] differ in shape`);
+  const signal = perImage(Array.from(t, (ti) => schedule.sqrtAlphasCumprod[ti]), x0);
+  const noiseScale = perImage(Array.from(t, (ti) => schedule.sqrtOneMinusAlphasCumprod[ti]), x0);
+  return x0.mul(signal).add(noise.mul(noiseScale));
+}
+
+export interface LossResult {
+  loss: Tensor;
+  t: Int32Array;
+  noise: Tensor;
+  noisy: Tensor;
+}
+
+/**
+ * The simplified DDPM objective (Algorithm 1, eq. 14): for each image draw t uniformly,
+ * noise it, and regress the network's prediction onto the noise that was added:
+ *   L = || noise - eps_theta(sqrt(abar_t) x_0 + sqrt(1 - abar_t) noise, t) ||^2
+ */
+export function diffusionLoss(model: NoisePredictor, schedule: NoiseSchedule, x0: Tensor, generator: Generator = defaultGenerator): LossResult {
+  const batch = x0.shape[0];
+  const t = Int32Array.from({ length: batch }, () => generator.randint(schedule.T)); // t ~ Uniform({0..T-1})
+  const noise = randn(x0.shape, { generator }); // eps ~ N(0, I)
+  const noisy = addNoise(schedule, x0, noise, t);
+  const predicted = model(noisy, tensor(Float32Array.from(t), [batch]));
+  return { loss: mseLoss(predicted, noise), t, noise, noisy };
+}

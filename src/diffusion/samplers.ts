@@ -1,0 +1,148 @@
+/**
+ * The reverse process: from pure noise x_T back to an image, one denoising step at a time.
+ * A sampler knows the schedule, not the model: `step` turns the predicted noise at x_t into
+ * x_{t-1} (DDPM) or into x at an earlier timestep (DDIM).
+ */
+import { full, randn } from '../creation';
+import { noGrad } from '../autograd';
+import { Generator, defaultGenerator } from '../random';
+import type { Tensor } from '../tensor';
+import type { NoisePredictor } from './forward';
+import type { NoiseSchedule } from './schedule';
+
+export interface StepResult {
+  /** the sample one step less noisy */
+  prevSample: Tensor;
+  /** the model's current estimate of the clean image x_0 */
+  predOriginal: Tensor;
+}
+
+export interface Sampler {
+  readonly name: string;
+  /** the timesteps to visit, from most noisy to t = 0 */
+  readonly timesteps: number[];
+  step(predictedNoise: Tensor, t: number, x: Tensor, generator: Generator): StepResult;
+}
+
+/** x_0 implied by x_t and the predicted noise (eq. 4 solved for x_0), optionally clipped to [-1, 1]. */
+export function predictOriginal(schedule: NoiseSchedule, x: Tensor, predictedNoise: Tensor, t: number, clip: boolean): Tensor {
+  const x0 = x.sub(predictedNoise.mul(schedule.sqrtOneMinusAlphasCumprod[t])).mul(1 / schedule.sqrtAlphasCumprod[t]);
+  return clip ? x0.clamp(-1, 1) : x0;
+}
+
+export interface DdpmOptions {
+  /** clip the predicted x_0 to the data range [-1, 1] before forming the mean */
+  clipDenoised?: boolean;
+  /** sigma_t^2 = beta~_t (the posterior variance, eq. 7) or beta_t; Ho et al. found both work */
+  variance?: 'posterior' | 'beta';
+}
+
+/**
+ * DDPM ancestral sampling (Algorithm 2). One step:
+ *   1. x_0 estimate:  x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)      (clipped if asked)
+ *   2. mean:          mu = coef1_t x0 + coef2_t x_t                           (eq. 7)
+ *   3. noise:         x_{t-1} = mu + sigma_t z,  z ~ N(0, I), no noise at t = 0
+ * Without clipping, 1-2 equal Algorithm 2's  (x_t - beta_t / sqrt(1 - abar_t) eps) / sqrt(alpha_t).
+ */
+export class DdpmSampler implements Sampler {
+  readonly name = 'ddpm';
+  readonly timesteps: number[];
+  readonly clipDenoised: boolean;
+  readonly variance: 'posterior' | 'beta';
+
+  constructor(readonly schedule: NoiseSchedule, opts: DdpmOptions = {}) {
+    this.clipDenoised = opts.clipDenoised ?? true;
+    this.variance = opts.variance ?? 'posterior';
+    this.timesteps = Array.from({ length: schedule.T }, (_, i) => schedule.T - 1 - i);
+  }
+
+  step(predictedNoise: Tensor, t: number, x: Tensor, generator: Generator): StepResult {
+    const s = this.schedule;
+    s.checkTimestep(t, 'DdpmSampler.step');
+    const x0 = predictOriginal(s, x, predictedNoise, t, this.clipDenoised); // 1.
+    const mean = x0.mul(s.posteriorMeanCoef1[t]).add(x.mul(s.posteriorMeanCoef2[t])); // 2.
+    if (t === 0) return { prevSample: mean, predOriginal: x0 };
+    const sigma = Math.sqrt(this.variance === 'posterior' ? s.posteriorVariance[t] : s.betas[t]);
+    const z = randn(x.shape, { generator }); // 3.
+    return { prevSample: mean.add(z.mul(sigma)), predOriginal: x0 };
+  }
+}
+
+export interface DdimOptions {
+  /** how many denoising steps (evenly spaced over 0..T-1) */
+  numSteps?: number;
+  /** 0 = deterministic DDIM; 1 = the DDPM-like amount of noise */
+  eta?: number;
+  clipDenoised?: boolean;
+}
+
+/**
+ * DDIM (Song et al. 2021, eq. 12): a non-Markovian reverse process with the same training
+ * objective, which can skip timesteps. From x_t to x_s (s < t, or s = -1 meaning the end):
+ *   1. x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)
+ *   2. sigma = eta sqrt((1 - abar_s) / (1 - abar_t)) sqrt(1 - abar_t / abar_s)          (eq. 16)
+ *   3. x_s = sqrt(abar_s) x0 + sqrt(1 - abar_s - sigma^2) eps + sigma z
+ * with abar_{-1} = 1, so the last step returns x0 itself.
+ */
+export class DdimSampler implements Sampler {
+  readonly name = 'ddim';
+  readonly timesteps: number[];
+  readonly eta: number;
+  readonly clipDenoised: boolean;
+  private readonly prev = new Map<number, number>();
+
+  constructor(readonly schedule: NoiseSchedule, opts: DdimOptions = {}) {
+    const n = opts.numSteps ?? 50;
+    if (!(Number.isInteger(n) && n >= 1 && n <= schedule.T)) throw new Error(`DdimSampler: numSteps must be an integer in [1, ${schedule.T}], got ${n}`);
+    this.eta = opts.eta ?? 0;
+    if (!(this.eta >= 0)) throw new Error(`DdimSampler: eta must be >= 0, got ${opts.eta}`);
+    this.clipDenoised = opts.clipDenoised ?? true;
+    // evenly spaced, always ending at t = 0: t_i = floor(i T / n), visited from the largest
+    const ascending = Array.from({ length: n }, (_, i) => Math.floor((i * schedule.T) / n));
+    this.timesteps = ascending.slice().reverse();
+    ascending.forEach((t, i) => this.prev.set(t, i === 0 ? -1 : ascending[i - 1]));
+  }
+
+  /** alphaBar at timestep s, with alphaBar_{-1} = 1 */
+  private alphaBar(s: number): number {
+    return s < 0 ? 1 : this.schedule.alphasCumprod[s];
+  }
+
+  step(predictedNoise: Tensor, t: number, x: Tensor, generator: Generator): StepResult {
+    const s = this.prev.get(t);
+    if (s === undefined) throw new Error(`DdimSampler.step: timestep ${t} is not one of this sampler's ${this.timesteps.length} steps`);
+    const abarT = this.alphaBar(t);
+    const abarS = this.alphaBar(s);
+    let x0 = predictOriginal(this.schedule, x, predictedNoise, t, false); // 1.
+    let eps = predictedNoise;
+    if (this.clipDenoised) {
+      x0 = x0.clamp(-1, 1);
+      eps = x.sub(x0.mul(Math.sqrt(abarT))).mul(1 / Math.sqrt(1 - abarT)); // the noise consistent with the clipped x0
+    }
+    const sigma = this.eta * Math.sqrt((1 - abarS) / (1 - abarT)) * Math.sqrt(1 - abarT / abarS); // 2.
+    let next = x0.mul(Math.sqrt(abarS)).add(eps.mul(Math.sqrt(Math.max(1 - abarS - sigma * sigma, 0)))); // 3.
+    if (sigma > 0) next = next.add(randn(x.shape, { generator }).mul(sigma));
+    return { prevSample: next, predOriginal: x0 };
+  }
+}
+
+export interface SampleOptions {
+  generator?: Generator;
+  /** called after each step with the timestep just denoised and the new sample (for pictures) */
+  onStep?: (t: number, x: Tensor, predOriginal: Tensor) => void;
+}
+
+/** Run the reverse process from x_T ~ N(0, I) to x_0 (Algorithm 2's loop). */
+export function sample(model: NoisePredictor, sampler: Sampler, shape: number[], opts: SampleOptions = {}): Tensor {
+  const generator = opts.generator ?? defaultGenerator;
+  return noGrad(() => {
+    let x = randn(shape, { generator }); // x_T
+    for (const t of sampler.timesteps) {
+      const predictedNoise = model(x, full([shape[0]], t)); // eps_theta(x_t, t)
+      const { prevSample, predOriginal } = sampler.step(predictedNoise, t, x, generator);
+      x = prevSample;
+      opts.onStep?.(t, x, predOriginal);
+    }
+    return x;
+  });
+}
