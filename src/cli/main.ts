@@ -1,17 +1,154 @@
 #!/usr/bin/env node
-/** The tiny-ddpm command line. Commands are filled in as the library grows. */
-import yargs from 'yargs';
+/**
+ * The tiny-ddpm command line:
+ *   tiny-ddpm train    train a DDPM (default: unet-tiny on the bundled MNIST digits)
+ *   tiny-ddpm sample   draw images from a checkpoint with DDPM or DDIM
+ *   tiny-ddpm noise    picture the forward process on one real image
+ * Every argument is checked; a bad one gets one clear line and exit code 2, not a stack trace.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import type { Backend } from '../backend/backend';
+import { setBackend } from '../backend/registry';
+import { resolveBackend } from '../backend/select';
+import { DEFAULT_TRAIN_CONFIG, train, validateTrainConfig, type TrainConfig } from '../train/trainer';
+import { sampleCommand, noiseCommand } from './commands';
+import { UNET_PRESETS } from '../nn/unet';
+import { DATASET_SPEC_FORMS } from '../data';
 
-export function buildCli(argv: string[]) {
+/** An error meant for the user: printed as one line, without a stack trace. */
+export class UsageError extends Error {}
+
+const d = DEFAULT_TRAIN_CONFIG;
+
+function backendOption(y: Argv) {
+  return y.option('backend', {
+    type: 'string',
+    default: 'auto',
+    describe: 'ref | gpujs (= gpujs:webasm) | gpujs:webasm | gpujs:gpu | gpujs:cpu | auto (the fastest that works here)',
+  });
+}
+
+function useBackend(spec: string, log: (s: string) => void): Backend {
+  const { backend, reason } = resolveBackend(spec);
+  setBackend(backend);
+  log(`backend: ${backend.name} (${reason})`);
+  return backend;
+}
+
+export function buildCli(argv: string[], log: (s: string) => void = (s) => process.stderr.write(s + '\n')) {
   return yargs(argv)
     .scriptName('tiny-ddpm')
-    .usage('$0 <command> [options]')
-    .demandCommand(1, 'Name a command; see --help.')
+    .usage('$0 <command> [options]\n\nA DDPM that learns to draw digits, on a tensor library written from scratch.')
+    .command(
+      'train',
+      'Train a DDPM (Ho et al. 2020) and write checkpoints, sample grids and the loss curve',
+      (y) =>
+        backendOption(y)
+          .option('dataset', { type: 'string', default: 'mnist', describe: `dataset: ${DATASET_SPEC_FORMS.join(' | ')}` })
+          .option('limit', { type: 'number', default: d.limit, describe: 'use only the first N training images (0 = all)' })
+          .option('model', { type: 'string', default: 'unet-tiny', describe: `UNet preset: ${Object.keys(UNET_PRESETS).join(', ')}` })
+          .option('steps', { type: 'number', default: d.steps, describe: 'total optimizer steps' })
+          .option('batch-size', { type: 'number', default: d.batchSize })
+          .option('lr', { type: 'number', default: d.lr, describe: 'peak learning rate (Adam)' })
+          .option('warmup', { type: 'number', default: d.warmup, describe: 'learning-rate warmup steps' })
+          .option('ema-decay', { type: 'number', default: d.emaDecay, describe: 'EMA decay of the sampling weights' })
+          .option('grad-clip', { type: 'number', default: d.gradClip, describe: 'clip the gradient norm (0 = off)' })
+          .option('seed', { type: 'number', default: d.seed })
+          .option('timesteps', { type: 'number', default: d.timesteps, describe: 'diffusion steps T' })
+          .option('beta-schedule', { type: 'string', choices: ['linear', 'cosine'], default: d.betaSchedule })
+          .option('out', { type: 'string', default: d.outDir, describe: 'output folder' })
+          .option('checkpoint-every', { type: 'number', default: d.checkpointEvery })
+          .option('sample-every', { type: 'number', default: d.sampleEvery, describe: 'write a sample grid every N steps (0 = only at the end)' })
+          .option('num-samples', { type: 'number', default: d.numSamples })
+          .option('sampler', { type: 'string', choices: ['ddim', 'ddpm'], default: d.sampler, describe: 'sampler for the grids' })
+          .option('sample-steps', { type: 'number', default: d.sampleSteps, describe: 'DDIM steps for the grids' })
+          .option('log-every', { type: 'number', default: d.logEvery, describe: 'progress line every N steps (when not on a terminal)' })
+          .option('resume', { type: 'string', describe: 'continue from <out>/checkpoint.safetensors (no value) or from this file' }),
+      async (a) => {
+        const outDir = a.out as string;
+        if (a.resume === undefined && fs.existsSync(path.join(outDir, 'checkpoint.safetensors'))) {
+          throw new UsageError(`train: '${outDir}' already holds a checkpoint; pass --resume to continue it, or choose another --out`);
+        }
+        const config: Partial<TrainConfig> = {
+          dataset: a.dataset as string, limit: a.limit as number, model: a.model as string, steps: a.steps as number,
+          batchSize: a['batch-size'] as number, lr: a.lr as number, warmup: a.warmup as number, emaDecay: a['ema-decay'] as number,
+          gradClip: a['grad-clip'] as number, seed: a.seed as number, timesteps: a.timesteps as number,
+          betaSchedule: a['beta-schedule'] as TrainConfig['betaSchedule'], outDir, checkpointEvery: a['checkpoint-every'] as number,
+          sampleEvery: a['sample-every'] as number, numSamples: a['num-samples'] as number, sampler: a.sampler as TrainConfig['sampler'],
+          sampleSteps: a['sample-steps'] as number, logEvery: a['log-every'] as number,
+          resume: a.resume === undefined ? false : a.resume === '' ? true : (a.resume as string),
+        };
+        if (typeof config.model === 'string' && !UNET_PRESETS[config.model]) {
+          throw new UsageError(`train: unknown --model '${config.model}'; valid presets: ${Object.keys(UNET_PRESETS).join(', ')}`);
+        }
+        validateTrainConfig({ ...DEFAULT_TRAIN_CONFIG, ...config });
+        useBackend(a.backend as string, log); // after the cheap checks: starting a backend can take a while
+        const r = await train(config);
+        log(`${r.stopped === 'done' ? 'finished' : 'stopped'} at step ${r.step} in ${r.seconds.toFixed(0)} s; smoothed loss ${r.smoothedLoss.toFixed(4)}; checkpoint ${r.checkpoint}; samples ${path.join(r.outDir, 'samples.png')}`);
+        if (r.stopped === 'nonfinite') process.exitCode = 1;
+      },
+    )
+    .command(
+      'sample',
+      'Draw images from a checkpoint: a grid, one PNG per image, and the reverse process',
+      (y) =>
+        backendOption(y)
+          .option('checkpoint', { type: 'string', demandOption: true, describe: 'a training checkpoint or a weights file' })
+          .option('n', { type: 'number', default: 64, describe: 'number of images' })
+          .option('sampler', { type: 'string', choices: ['ddpm', 'ddim'], default: 'ddim' })
+          .option('steps', { type: 'number', default: 100, describe: 'DDIM steps (DDPM always takes all T)' })
+          .option('eta', { type: 'number', default: 0, describe: 'DDIM noise: 0 deterministic, 1 DDPM-like' })
+          .option('seed', { type: 'number', default: 0 })
+          .option('weights', { type: 'string', choices: ['ema', 'model'], default: 'ema', describe: 'which weights of a training checkpoint' })
+          .option('batch-size', { type: 'number', default: 64, describe: 'images per forward pass' })
+          .option('model', { type: 'string', describe: 'UNet preset, for a plain weights file' })
+          .option('image-size', { type: 'number', default: 28, describe: 'image size, for a plain weights file' })
+          .option('channels', { type: 'number', default: 1, describe: 'image channels, for a plain weights file' })
+          .option('out', { type: 'string', describe: 'output folder (default: <checkpoint folder>/sampled)' }),
+      async (a) => {
+        await sampleCommand(a as never, log, () => useBackend(a.backend as string, log));
+      },
+    )
+    .command(
+      'noise',
+      'Picture the forward process: one real image noised at t = 0 .. T',
+      (y) =>
+        y
+          .option('dataset', { type: 'string', default: 'mnist' })
+          .option('index', { type: 'number', default: 0, describe: 'which image of the dataset' })
+          .option('columns', { type: 'number', default: 11 })
+          .option('timesteps', { type: 'number', default: 1000 })
+          .option('beta-schedule', { type: 'string', choices: ['linear', 'cosine'], default: 'linear' })
+          .option('seed', { type: 'number', default: 0 })
+          .option('out', { type: 'string', default: 'runs/noise.png' }),
+      (a) => noiseCommand(a as never, log),
+    )
+    .demandCommand(1, 'Name a command: train, sample or noise (see --help).')
     .strict()
-    .help();
+    .fail((msg, err, y) => {
+      if (err) throw err;
+      throw new UsageError(`${msg}\nRun 'tiny-ddpm --help' for usage.`);
+    })
+    .help()
+    .version(false);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildCli(argv).parseAsync();
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    const e = err as Error;
+    // Our own checks and the library's argument errors are one line; anything else is a bug and keeps its stack.
+    const expected = e instanceof UsageError || /^[a-zA-Z]+[\w.]*( [\w-]+)?: /.test(e.message);
+    process.stderr.write(`tiny-ddpm: ${expected ? e.message : e.stack}\n`);
+    return 2;
+  }
 }
 
 if (require.main === module) {
-  buildCli(hideBin(process.argv)).parse();
+  main(hideBin(process.argv)).then((code) => process.exit(code));
 }

@@ -1,0 +1,327 @@
+/**
+ * Training a DDPM: Algorithm 1 of Ho et al. 2020 in a loop, with everything a real run needs
+ * around it: a seeded data loader, Adam with warmup, gradient clipping, an EMA of the
+ * weights (what sampling uses), atomic checkpoints that resume exactly, a loss log (CSV and a
+ * plot), sample grids along the way, Ctrl-C that saves before exiting, and a NaN guard that
+ * stops the run and keeps the last good checkpoint.
+ *
+ * The loop itself (see `trainStep`) is the five lines of Algorithm 1:
+ *   x0 ~ data;  t ~ Uniform{0..T-1};  eps ~ N(0, I)
+ *   loss = || eps - eps_theta(sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, t) ||^2
+ *   take a gradient step on loss
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Backend } from '../backend/backend';
+import { getBackend, setBackend } from '../backend/registry';
+import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../checkpoint/training';
+import { tensor } from '../creation';
+import { loadDataset } from '../data';
+import { DataLoader } from '../data/loader';
+import type { ImageDataset } from '../data/dataset';
+import { diffusionLoss } from '../diffusion/forward';
+import { DdimSampler, DdpmSampler, type Sampler } from '../diffusion/samplers';
+import { NoiseSchedule, type BetaSchedule } from '../diffusion/schedule';
+import { writeGridPng } from '../image/png';
+import { plotLossCurve } from '../image/plot';
+import { createUNet, type UNet, type UNetConfig } from '../nn/unet';
+import { Adam } from '../optim/adam';
+import { clipGradNorm } from '../optim/clip';
+import { EMA } from '../optim/ema';
+import { lrSchedule } from '../optim/schedule';
+import { Generator } from '../random';
+import { sampleWithSnapshots, writeReverseProcessPng } from './pictures';
+import { ProgressBar } from './progress';
+
+/** Everything a learner may change about a run, in one place. */
+export interface TrainConfig {
+  /** dataset spec (see loadDataset: 'mnist', 'fashion-mnist', 'cifar10:<dir>', ...) or a dataset */
+  dataset: string | ImageDataset;
+  /** use only the first N training images (0 = all) */
+  limit: number;
+  /** UNet preset name or a full config */
+  model: string | UNetConfig;
+  /** optimizer steps in total (a resumed run continues up to this number) */
+  steps: number;
+  batchSize: number;
+  /** peak learning rate of Adam (Ho et al. 2020 use 2e-4) */
+  lr: number;
+  /** linear learning-rate warmup steps */
+  warmup: number;
+  /** EMA decay of the weights used for sampling */
+  emaDecay: number;
+  /** clip the gradient's global norm to this (0 = off; Ho et al. clip to 1) */
+  gradClip: number;
+  seed: number;
+  /** diffusion schedule */
+  timesteps: number;
+  betaSchedule: BetaSchedule;
+  /** where checkpoint, logs and pictures go */
+  outDir: string;
+  /** save a checkpoint every N steps (and at the end) */
+  checkpointEvery: number;
+  /** write a sample grid every N steps (and at the end; 0 = only at the end) */
+  sampleEvery: number;
+  /** images in each sample grid */
+  numSamples: number;
+  /** how in-training samples are drawn: 'ddim' with sampleSteps steps, or 'ddpm' (all T steps) */
+  sampler: 'ddpm' | 'ddim';
+  sampleSteps: number;
+  /** print a progress line every N steps when not on a terminal */
+  logEvery: number;
+  /** continue from outDir/checkpoint.safetensors (true) or from this file */
+  resume: boolean | string;
+}
+
+export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
+  dataset: 'mnist',
+  limit: 0,
+  model: 'unet-tiny',
+  steps: 2000,
+  batchSize: 64,
+  lr: 2e-4,
+  warmup: 100,
+  emaDecay: 0.999,
+  gradClip: 1,
+  seed: 0,
+  timesteps: 1000,
+  betaSchedule: 'linear',
+  outDir: 'runs/mnist',
+  checkpointEvery: 250,
+  sampleEvery: 500,
+  numSamples: 64,
+  sampler: 'ddim',
+  sampleSteps: 50,
+  logEvery: 25,
+  resume: false,
+};
+
+export interface TrainResult {
+  step: number;
+  /** why the run ended */
+  stopped: 'done' | 'interrupted' | 'nonfinite';
+  lastLoss: number;
+  smoothedLoss: number;
+  seconds: number;
+  checkpoint: string;
+  outDir: string;
+}
+
+export interface TrainHooks {
+  /** where progress text goes (default stderr) */
+  stream?: NodeJS.WriteStream;
+  /** called after every step (tests use it to interrupt a run) */
+  onStep?: (step: number, loss: number) => void;
+  /** return true to stop after the current step, as Ctrl-C does */
+  shouldStop?: () => boolean;
+  backend?: Backend;
+}
+
+export const CHECKPOINT_FILE = 'checkpoint.safetensors';
+
+function stepName(step: number): string {
+  return `step_${String(step).padStart(6, '0')}`;
+}
+
+/** The pieces of a run, built from a config: also what `sample` rebuilds from a checkpoint. */
+export function buildRun(cfg: TrainConfig, dataset: ImageDataset) {
+  const model = createUNet(cfg.model, { inChannels: dataset.channels, generator: new Generator(cfg.seed) });
+  const optimizer = new Adam(model.namedParameters(), { lr: cfg.lr, betas: [0.9, 0.999], eps: 1e-8 });
+  const ema = new EMA(model, { decay: cfg.emaDecay });
+  const schedule = new NoiseSchedule({ numTimesteps: cfg.timesteps, schedule: cfg.betaSchedule });
+  return { model, optimizer, ema, schedule };
+}
+
+export function makeSampler(kind: 'ddpm' | 'ddim', schedule: NoiseSchedule, steps: number, eta = 0): Sampler {
+  return kind === 'ddpm' ? new DdpmSampler(schedule) : new DdimSampler(schedule, { numSteps: Math.min(steps, schedule.T), eta });
+}
+
+/** Sample with the EMA weights (swapped in, then the training weights are put back). */
+export function sampleWithEma(model: UNet, ema: EMA, sampler: Sampler, shape: number[], seed: number) {
+  ema.store(model);
+  ema.copyTo(model);
+  try {
+    model.eval();
+    return sampleWithSnapshots((x, t) => model.forward(x, t), sampler, shape, new Generator(seed));
+  } finally {
+    ema.restore(model);
+    model.train();
+  }
+}
+
+/** Read the loss log back (for the plot after a resume), dropping rows past `upToStep`. */
+function readLossLog(file: string, upToStep: number) {
+  const out = { steps: [] as number[], losses: [] as number[], smoothed: [] as number[], lines: [] as string[] };
+  if (!fs.existsSync(file)) return out;
+  for (const line of fs.readFileSync(file, 'utf8').split('\n').slice(1)) {
+    if (!line.trim()) continue;
+    const [s, l, sm] = line.split(',').map(Number);
+    if (!Number.isFinite(s) || s > upToStep) continue;
+    out.steps.push(s);
+    out.losses.push(l);
+    out.smoothed.push(sm);
+    out.lines.push(line);
+  }
+  return out;
+}
+
+export function validateTrainConfig(cfg: TrainConfig): void {
+  const flag = (name: string) => name.replace(/[A-Z]/g, (ch) => '-' + ch.toLowerCase()); // batchSize -> batch-size
+  const posInt = (name: keyof TrainConfig, min = 1) => {
+    const v = cfg[name] as number;
+    if (!(Number.isInteger(v) && v >= min)) throw new Error(`train: --${flag(name)} must be an integer >= ${min}, got ${v}`);
+  };
+  posInt('steps');
+  posInt('batchSize');
+  posInt('checkpointEvery');
+  posInt('sampleEvery', 0);
+  posInt('numSamples');
+  posInt('sampleSteps');
+  posInt('timesteps');
+  posInt('warmup', 0);
+  posInt('limit', 0);
+  posInt('logEvery');
+  if (!(cfg.lr > 0 && cfg.lr < 1)) throw new Error(`train: --lr must be in (0, 1), got ${cfg.lr}`);
+  if (!(cfg.emaDecay >= 0 && cfg.emaDecay < 1)) throw new Error(`train: --ema-decay must be in [0, 1), got ${cfg.emaDecay}`);
+  if (!(cfg.gradClip >= 0)) throw new Error(`train: --grad-clip must be >= 0, got ${cfg.gradClip}`);
+  if (!Number.isInteger(cfg.seed)) throw new Error(`train: --seed must be an integer, got ${cfg.seed}`);
+  if (cfg.sampler !== 'ddpm' && cfg.sampler !== 'ddim') throw new Error(`train: --sampler must be ddpm or ddim, got ${cfg.sampler}`);
+}
+
+/**
+ * Train (or resume) a DDPM. Returns when the steps are done, on Ctrl-C (after saving), or
+ * when the loss stops being finite (without saving: the last checkpoint stays the good one).
+ */
+export async function train(config: Partial<TrainConfig>, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const cfg: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...config };
+  validateTrainConfig(cfg);
+  const prevBackend = hooks.backend ? setBackend(hooks.backend) : getBackend();
+  try {
+    return await runTraining(cfg, hooks);
+  } finally {
+    if (hooks.backend) setBackend(prevBackend);
+  }
+}
+
+async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainResult> {
+  const started = Date.now();
+  const out = cfg.outDir;
+  fs.mkdirSync(path.join(out, 'samples'), { recursive: true });
+  const checkpointFile = path.join(out, CHECKPOINT_FILE);
+  const lossFile = path.join(out, 'loss.csv');
+
+  // ---- data, model, optimizer, EMA, schedule
+  const dataset = typeof cfg.dataset === 'string' ? loadDataset(cfg.dataset, { split: 'train', limit: cfg.limit || undefined }) : cfg.dataset;
+  if (cfg.batchSize > dataset.n) throw new Error(`train: batch size ${cfg.batchSize} is larger than the dataset (${dataset.n} images)`);
+  const loader = new DataLoader(dataset, { batchSize: cfg.batchSize, seed: cfg.seed, horizontalFlip: dataset.channels === 3 });
+  const { model, optimizer, ema, schedule } = buildRun(cfg, dataset);
+  const generator = new Generator(cfg.seed + 1); // draws t and the noise of Algorithm 1
+  const lrAt = lrSchedule({ lr: cfg.lr, warmupSteps: cfg.warmup });
+  const savedConfig = { ...cfg, dataset: typeof cfg.dataset === 'string' ? cfg.dataset : cfg.dataset.name, resume: false, imageShape: [dataset.channels, dataset.height, dataset.width], modelConfig: model.config };
+
+  // ---- resume
+  let step = 0;
+  const resumeFrom = cfg.resume === true ? checkpointFile : cfg.resume || null;
+  if (resumeFrom) {
+    if (!fs.existsSync(resumeFrom)) throw new Error(`train: --resume: no checkpoint at '${resumeFrom}'`);
+    const info = loadTrainingCheckpoint(resumeFrom, { model, ema, optimizer });
+    step = info.step;
+    generator.setState((info.rng as { trainer: ReturnType<Generator['getState']> }).trainer);
+    loader.setState(info.dataLoader as ReturnType<DataLoader['getState']>);
+  }
+  fs.writeFileSync(path.join(out, 'config.json'), JSON.stringify(savedConfig, null, 2) + '\n');
+  const history = readLossLog(lossFile, step);
+  // rewrite the log up to the resumed step, so steps after the checkpoint are not listed twice
+  fs.writeFileSync(lossFile, ['step,loss,smoothed_loss,lr,elapsed_s', ...history.lines].join('\n') + '\n');
+
+  const save = () =>
+    saveTrainingCheckpoint(checkpointFile, {
+      step, model, ema, optimizer, config: savedConfig,
+      rng: { trainer: generator.getState() }, dataLoader: loader.getState(),
+      extra: { elapsedSeconds: (Date.now() - started) / 1000, backend: getBackend().name },
+    });
+  const [c, h, w] = [dataset.channels, dataset.height, dataset.width];
+  const sampleShape = [cfg.numSamples, c, h, w];
+  const writeSamples = () => {
+    const sampler = makeSampler(cfg.sampler, schedule, cfg.sampleSteps);
+    const run = sampleWithEma(model, ema, sampler, sampleShape, cfg.seed + 2);
+    const file = path.join(out, 'samples', `${stepName(step)}.png`);
+    writeGridPng(file, run.samples.toArray(), cfg.numSamples, c, h, w, { nrow: Math.ceil(Math.sqrt(cfg.numSamples)) });
+    fs.copyFileSync(file, path.join(out, 'samples.png'));
+    writeReverseProcessPng(path.join(out, 'reverse_process.png'), run, sampleShape);
+    return file;
+  };
+  const plotLoss = () => {
+    if (history.steps.length < 2) return;
+    plotLossCurve(path.join(out, 'loss.png'), [
+      { name: 'loss', xs: history.steps, ys: history.losses },
+      { name: 'smoothed', xs: history.steps, ys: history.smoothed },
+    ], { title: 'DDPM TRAINING LOSS', xLabel: 'step', yLabel: 'mse', logY: true });
+  };
+
+  // ---- Ctrl-C: finish the current step, save, and stop
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(130); // a second Ctrl-C exits at once
+    interrupted = true;
+  };
+  process.on('SIGINT', onSigint);
+
+  const progress = new ProgressBar({ total: cfg.steps, batchSize: cfg.batchSize, stream: hooks.stream, logEvery: cfg.logEvery, startStep: step });
+  progress.log(`training ${typeof cfg.model === 'string' ? cfg.model : 'custom UNet'} (${model.numParameters().toLocaleString('en-US')} parameters) on ${dataset.name} (${dataset.n} images ${c}x${h}x${w}), backend ${getBackend().name}, steps ${step}..${cfg.steps}, batch ${cfg.batchSize}`);
+  let lastLoss = NaN;
+  let stopped: TrainResult['stopped'] = 'done';
+  try {
+    while (step < cfg.steps) {
+      const batch = loader.next();
+      const x0 = tensor(batch.images, batch.shape); // [B, C, H, W] in [-1, 1]
+      optimizer.lr = lrAt(step);
+      const { loss } = diffusionLoss((x, t) => model.forward(x, t), schedule, x0, generator); // Algorithm 1
+      lastLoss = loss.item();
+      if (!Number.isFinite(lastLoss)) {
+        stopped = 'nonfinite';
+        progress.log(`train: the loss became ${lastLoss} at step ${step + 1}; stopping without saving. The last good checkpoint is ${fs.existsSync(checkpointFile) ? checkpointFile : '(none yet)'}. Try a lower --lr or --grad-clip 1.`);
+        break;
+      }
+      optimizer.zeroGrad();
+      loss.backward();
+      const gradNorm = cfg.gradClip > 0 ? clipGradNorm(model.parameters(), cfg.gradClip) : NaN;
+      if (cfg.gradClip > 0 && !Number.isFinite(gradNorm)) {
+        stopped = 'nonfinite';
+        progress.log(`train: the gradient norm became ${gradNorm} at step ${step + 1}; stopping before the update. The last good checkpoint is ${fs.existsSync(checkpointFile) ? checkpointFile : '(none yet)'}.`);
+        break;
+      }
+      optimizer.step();
+      ema.update(model);
+      step++;
+
+      progress.update(step, lastLoss);
+      history.steps.push(step);
+      history.losses.push(lastLoss);
+      history.smoothed.push(progress.smoothedLoss);
+      fs.appendFileSync(lossFile, `${step},${lastLoss},${progress.smoothedLoss},${optimizer.lr},${((Date.now() - started) / 1000).toFixed(2)}\n`);
+      hooks.onStep?.(step, lastLoss);
+      // let the event loop run, so that a Ctrl-C (SIGINT) is noticed between steps
+      await new Promise((resolve) => setImmediate(resolve));
+
+      const last = step === cfg.steps;
+      if (step % cfg.checkpointEvery === 0 || last) save();
+      if ((cfg.sampleEvery > 0 && step % cfg.sampleEvery === 0) || last) {
+        const file = writeSamples();
+        plotLoss();
+        progress.log(`step ${step}: samples in ${file}`);
+      }
+      if (interrupted || hooks.shouldStop?.()) {
+        if (step % cfg.checkpointEvery !== 0 && !last) save();
+        stopped = 'interrupted';
+        progress.log(`train: stopped at step ${step}; checkpoint saved to ${checkpointFile} (continue with --resume)`);
+        break;
+      }
+    }
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+    progress.finish();
+  }
+  plotLoss();
+  return { step, stopped, lastLoss, smoothedLoss: progress.smoothedLoss, seconds: (Date.now() - started) / 1000, checkpoint: checkpointFile, outDir: out };
+}

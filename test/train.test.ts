@@ -1,0 +1,152 @@
+/**
+ * [unit 6: training] The trainer on a tiny UNet and tiny images (reference backend):
+ * the loss falls on a fixed batch, a resumed run equals an uninterrupted one bit for bit,
+ * a non-finite loss stops the run without touching the last good checkpoint, and the
+ * command line rejects bad arguments with one clear line.
+ */
+import { expect } from 'chai';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { tensor, randn, Generator } from '../src';
+import type { ImageDataset } from '../src/data/dataset';
+import { NoiseSchedule, addNoise } from '../src/diffusion';
+import { createUNet, type UNetConfig } from '../src/nn/unet';
+import { Adam } from '../src/optim/adam';
+import { mseLoss } from '../src/ops/loss';
+import { train } from '../src/train/trainer';
+import { readSafetensors } from '../src/checkpoint/safetensors';
+import { main } from '../src/cli/main';
+
+const TINY: UNetConfig = { inChannels: 1, baseChannels: 8, channelMults: [1, 2], numResBlocks: 1, attnLevels: [], midAttention: true, timeFeatures: 8, timeDim: 16, groups: 4 };
+
+/** 24 images of 1x8x8: bright squares at different places (values in [0, 1]). */
+function squares(fill = (i: number, p: number) => p): ImageDataset {
+  const n = 24;
+  const images = new Float32Array(n * 64);
+  for (let i = 0; i < n; i++) {
+    const r = i % 5;
+    const c = (i * 3) % 5;
+    for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) images[i * 64 + y * 8 + x] = fill(i, y >= r && y < r + 3 && x >= c && x < c + 3 ? 1 : 0);
+  }
+  return { name: 'squares', images, labels: new Int32Array(n), n, channels: 1, height: 8, width: 8, numClasses: 1 };
+}
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'tiny-ddpm-train-'));
+const quiet = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
+const baseConfig = { model: TINY, batchSize: 4, steps: 4, warmup: 0, checkpointEvery: 2, sampleEvery: 0, numSamples: 4, sampleSteps: 3, timesteps: 50, lr: 1e-3 };
+
+describe('[unit 6: training] DDPM trainer', function () {
+  this.timeout(120000);
+
+  it('a few Adam steps lower the loss on a fixed batch (Algorithm 1 with t and noise held fixed)', () => {
+    const model = createUNet(TINY, { generator: new Generator(3) });
+    const opt = new Adam(model.namedParameters(), { lr: 3e-3 });
+    const s = new NoiseSchedule({ numTimesteps: 50 });
+    const ds = squares();
+    const x0 = tensor(ds.images.slice(0, 4 * 64).map((v) => v * 2 - 1), [4, 1, 8, 8]);
+    const noise = randn([4, 1, 8, 8], { generator: new Generator(1) });
+    const t = [3, 10, 25, 40];
+    const xt = addNoise(s, x0, noise, t);
+    const losses: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const loss = mseLoss(model.forward(xt, t), noise);
+      losses.push(loss.item());
+      opt.zeroGrad();
+      loss.backward();
+      opt.step();
+    }
+    expect(losses[11]).to.be.below(losses[0] * 0.7);
+  });
+
+  it('writes a checkpoint, a loss log, a loss plot and sample grids', async () => {
+    const out = tmp();
+    const r = await train({ ...baseConfig, dataset: squares(), outDir: out, steps: 3 }, { stream: quiet });
+    expect(r.stopped).to.equal('done');
+    expect(r.step).to.equal(3);
+    for (const f of ['checkpoint.safetensors', 'loss.csv', 'loss.png', 'samples.png', 'reverse_process.png', 'config.json', 'samples/step_000003.png']) {
+      expect(fs.existsSync(path.join(out, f)), f).to.equal(true);
+    }
+    const rows = fs.readFileSync(path.join(out, 'loss.csv'), 'utf8').trim().split('\n');
+    expect(rows[0]).to.equal('step,loss,smoothed_loss,lr,elapsed_s');
+    expect(rows.slice(1).map((r) => Number(r.split(',')[0]))).to.deep.equal([1, 2, 3]);
+    expect(Number(readSafetensors(path.join(out, 'checkpoint.safetensors')).metadata.step)).to.equal(3);
+  });
+
+  it('resuming gives the same weights as an uninterrupted run of the same length', async () => {
+    const straight = tmp();
+    await train({ ...baseConfig, dataset: squares(), outDir: straight }, { stream: quiet });
+    const split = tmp();
+    const first = await train({ ...baseConfig, dataset: squares(), outDir: split }, { stream: quiet, shouldStop: () => true });
+    expect(first.stopped).to.equal('interrupted');
+    expect(first.step).to.equal(1);
+    const second = await train({ ...baseConfig, dataset: squares(), outDir: split, resume: true }, { stream: quiet });
+    expect(second.step).to.equal(4);
+    const a = readSafetensors(path.join(straight, 'checkpoint.safetensors'));
+    const b = readSafetensors(path.join(split, 'checkpoint.safetensors'));
+    const names = Object.keys(a.tensors).filter((n) => n.startsWith('model.') || n.startsWith('ema.') || n.startsWith('optim.'));
+    expect(names.length).to.be.greaterThan(10);
+    for (const n of names) expect(Buffer.from(b.tensors[n].data.buffer).equals(Buffer.from(a.tensors[n].data.buffer)), n).to.equal(true);
+    // the loss log lists every step once
+    const steps = fs.readFileSync(path.join(split, 'loss.csv'), 'utf8').trim().split('\n').slice(1).map((r) => Number(r.split(',')[0]));
+    expect(steps).to.deep.equal([1, 2, 3, 4]);
+  });
+
+  it('a non-finite loss stops the run and leaves the last good checkpoint untouched', async () => {
+    const out = tmp();
+    await train({ ...baseConfig, dataset: squares(), outDir: out, steps: 2 }, { stream: quiet });
+    const file = path.join(out, 'checkpoint.safetensors');
+    const before = fs.readFileSync(file);
+    const broken = squares(() => NaN); // same shape and size, so the checkpoint resumes into it
+    const lines: string[] = [];
+    const capture = { write: (s: string) => lines.push(s), isTTY: false } as unknown as NodeJS.WriteStream;
+    const r = await train({ ...baseConfig, dataset: broken, outDir: out, steps: 4, resume: true }, { stream: capture });
+    expect(r.stopped).to.equal('nonfinite');
+    expect(r.step).to.equal(2);
+    expect(lines.join('')).to.match(/the loss became NaN at step 3; stopping without saving/);
+    expect(fs.readFileSync(file).equals(before)).to.equal(true);
+  });
+
+  it('validates its configuration', async () => {
+    let err: Error | null = null;
+    try {
+      await train({ ...baseConfig, dataset: squares(), outDir: tmp(), batchSize: 100 }, { stream: quiet });
+    } catch (e) {
+      err = e as Error;
+    }
+    expect(err?.message).to.match(/batch size 100 is larger than the dataset \(24 images\)/);
+  });
+});
+
+describe('[unit 6: training] command line', () => {
+  async function run(args: string[]): Promise<{ code: number; err: string }> {
+    const chunks: string[] = [];
+    const orig = process.stderr.write.bind(process.stderr);
+    (process.stderr as unknown as { write: unknown }).write = (s: string) => (chunks.push(String(s)), true);
+    try {
+      const code = await main(args);
+      return { code, err: chunks.join('') };
+    } finally {
+      (process.stderr as unknown as { write: unknown }).write = orig;
+    }
+  }
+
+  for (const [args, pattern] of [
+    [['train', '--batch-size', '0'], /train: --batch-size must be an integer >= 1, got 0/],
+    [['train', '--model', 'unet-huge'], /unknown --model 'unet-huge'; valid presets: unet-tiny, unet-mini/],
+    [['train', '--steps', 'many'], /--steps must be an integer >= 1, got NaN/],
+    [['train', '--lr', '5'], /--lr must be in \(0, 1\)/],
+    [['train', '--backend', 'tpu'], /unknown backend 'tpu'/],
+    [['sample', '--checkpoint', '/nonexistent/ckpt.safetensors'], /sample: no checkpoint at '\/nonexistent\/ckpt.safetensors'/],
+    [['sample'], /Missing required argument: checkpoint/],
+    [['noise', '--index', '-1'], /noise: --index must be an integer in \[0, 10000\)/],
+    [['fly'], /Unknown argument: fly/],
+  ] as [string[], RegExp][]) {
+    it(`rejects: tiny-ddpm ${args.join(' ')}`, async () => {
+      const { code, err } = await run(args);
+      expect(code).to.equal(2);
+      expect(err).to.match(pattern);
+      expect(err.trim().split('\n').length, err).to.be.at.most(2); // one line (+ a usage hint), no stack trace
+    });
+  }
+});
