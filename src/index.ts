@@ -15,3 +15,6 @@ export type { Backend, Buf, StridedView, UnaryOp, BinaryOp, ReduceOp, MatmulPara
 export { RefBackend } from './backend/ref';
 export { where, concat, split, conv2d, upsampleNearest2d, avgPool2d, groupNorm, layerNorm, mseLoss, crossEntropy, matmul } from './ops';
 export type { Conv2dOptions, Reduction } from './ops';
+export * from './nn';
+export * from './optim';
+export * from './checkpoint';
