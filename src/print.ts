@@ -14,7 +14,7 @@ export function formatTensor(t: Tensor): string {
   const data = t.toArray();
   const summarize = t.size > SUMMARIZE_ABOVE;
   const finite = Array.from(data).filter(Number.isFinite).map(Math.abs);
-  const maxAbs = finite.length ? Math.max(...finite) : 0;
+  const maxAbs = finite.reduce((m, v) => Math.max(m, v), 0); // not Math.max(...finite): a big tensor overflows the call stack
   const minAbs = finite.filter((v) => v > 0).reduce((m, v) => Math.min(m, v), Infinity);
   // scientific notation when values are very large or very small, like PyTorch
   const fixed = maxAbs < 1e8 && (minAbs === Infinity || minAbs >= 1e-4);

@@ -350,7 +350,11 @@ export class Tensor {
   /** x[..., index, ...]: select one entry along `axis`, removing that axis. */
   select(axis: number, index: number): Tensor {
     const a = ops.normalizeAxis(axis, this.ndim, 'select');
-    return this.slice(a, index, index + 1).squeeze(a);
+    const i = index < 0 ? index + this.shape[a] : index; // -1 is the last entry, as in Python
+    if (!Number.isInteger(i) || i < 0 || i >= this.shape[a]) {
+      throw new Error(`select: index ${index} is out of range for axis ${axis} of size ${this.shape[a]} (shape [${this.shape}])`);
+    }
+    return this.slice(a, i, i + 1).squeeze(a);
   }
   /** Broadcast to `shape` by repeating size-1 dims (a view with stride 0, no copy). */
   expand(...shape: (number | number[])[]): Tensor {

@@ -78,8 +78,9 @@ export class Pow extends Function {
 /** max(a, b) elementwise; the gradient goes to the larger input (to a on ties). */
 export class Maximum extends Function {
   forward(ctx: Context, a: Tensor, b: Tensor) {
+    const out = binaryKernel('maximum', a, b); // first, so that a shape error names maximum
     ctx.saveForBackward(binaryKernel('ge', a, b));
-    return binaryKernel('maximum', a, b);
+    return out;
   }
   backward(ctx: Context, g: Tensor) {
     const [aWins] = ctx.saved;
@@ -90,8 +91,9 @@ export class Maximum extends Function {
 /** min(a, b) elementwise; the gradient goes to the smaller input (to a on ties). */
 export class Minimum extends Function {
   forward(ctx: Context, a: Tensor, b: Tensor) {
+    const out = binaryKernel('minimum', a, b); // first, so that a shape error names minimum
     ctx.saveForBackward(binaryKernel('le', a, b));
-    return binaryKernel('minimum', a, b);
+    return out;
   }
   backward(ctx: Context, g: Tensor) {
     const [aWins] = ctx.saved;

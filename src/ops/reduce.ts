@@ -20,8 +20,8 @@ function reduceKernel(op: ReduceOp, x: Tensor, axes: number[], keepdim: boolean,
   if (n === 0 && op !== 'sum') throw new Error(`${name}: cannot reduce an empty axis of a tensor of shape [${x.shape}]`);
   const rest = x.shape.map((_, d) => d).filter((d) => !axes.includes(d));
   const moved = x.permute([...rest, ...axes]); // reduced axes last
-  const outer = x.size / Math.max(n, 1);
-  const buf = x.backend.reduce(op, moved.denseBuf(), n === 0 ? x.size : outer, n);
+  const outer = rest.reduce((p, d) => p * x.shape[d], 1); // one output per kept index, also when n = 0
+  const buf = x.backend.reduce(op, moved.denseBuf(), outer, n);
   return { out: Tensor.fromBuf(buf, outShape, x.backend), keptShape: kept };
 }
 

@@ -8,11 +8,26 @@ import { Tensor, checkShape, contiguousStrides } from '../tensor';
 import { normalizeAxis } from './util';
 import { concat } from './shape';
 
+/**
+ * When `shape` differs from x's shape only by size-1 dims (squeeze, unsqueeze, select), the
+ * strides of x still work for the other dims, so any strided x can be viewed without a copy.
+ * Returns those strides (0 for the size-1 dims, which are never stepped), else null.
+ */
+function stridesKeepingLayout(x: Tensor, shape: number[]): number[] | null {
+  const dims = x.shape.map((size, d) => ({ size, stride: x.strides[d] })).filter((d) => d.size !== 1);
+  let next = 0;
+  const strides = shape.map((s) => (s === 1 ? 0 : dims[next]?.size === s ? dims[next++].stride : NaN));
+  return next === dims.length && !strides.some(Number.isNaN) ? strides : null;
+}
+
 export class Reshape extends Function {
   forward(ctx: Context, x: Tensor, shape: number[]) {
     ctx.inputShape = x.shape;
-    const base = x.isContiguous() ? x : x.contiguous();
-    return new Tensor(base.storage, shape.slice(), contiguousStrides(shape), base.offset);
+    if (x.isContiguous()) return new Tensor(x.storage, shape.slice(), contiguousStrides(shape), x.offset);
+    const strides = stridesKeepingLayout(x, shape);
+    if (strides) return new Tensor(x.storage, shape.slice(), strides, x.offset);
+    const dense = x.contiguous(); // the layout does not allow a view: copy
+    return new Tensor(dense.storage, shape.slice(), contiguousStrides(shape), dense.offset);
   }
   backward(ctx: Context, g: Tensor) {
     return [g.reshape(ctx.inputShape as number[])];
