@@ -2,8 +2,10 @@
  * The Backend interface: the few low-level operations that every device must provide.
  *
  * Everything a tensor can do is built from these (see src/ops/): a backend only moves
- * numbers. Backward rules are written with tensor ops, never with a backend's kernels, so
- * a new backend trains as soon as these forward kernels exist.
+ * numbers. Backward rules are written with tensor ops, except those of convolution and
+ * resampling, whose gradients are kernels of this same interface (conv2dBackwardInput,
+ * conv2dBackwardWeight, sumPool2d / upsampleNearest2d): a backend that implements this
+ * interface trains.
  *
  * Conventions
  * - A `Buf` is a backend's own storage handle (a Float32Array for the reference backend, a

@@ -114,7 +114,7 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
     )
     .command(
       'noise',
-      'Picture the forward process: one real image noised at t = 0 .. T',
+      'Picture the forward process: one real image noised at t = 0 .. T-1',
       (y) =>
         y
           .option('dataset', { type: 'string', default: 'mnist' })

@@ -4,7 +4,7 @@
 import { tensor, randn } from '../creation';
 import { mseLoss } from '../ops/loss';
 import { Generator, defaultGenerator } from '../random';
-import type { Tensor } from '../tensor';
+import { Tensor } from '../tensor';
 import type { NoiseSchedule } from './schedule';
 
 /** A network that predicts the noise in x_t: eps_theta(x_t, t), with t a [B] tensor of timesteps. */
@@ -13,7 +13,7 @@ export type NoisePredictor = (x: Tensor, t: Tensor) => Tensor;
 /** Per-image coefficients as a [B, 1, 1, 1] tensor, broadcast over the image. */
 export function perImage(values: ArrayLike<number>, x: Tensor): Tensor {
   const shape = [values.length, ...x.shape.slice(1).map(() => 1)];
-  return tensor(Float32Array.from(values), shape);
+  return Tensor.fromBuf(x.backend.fromArray(Float32Array.from(values)), shape, x.backend);
 }
 
 function checkTimesteps(schedule: NoiseSchedule, t: ArrayLike<number>, batch: number, op: string) {

@@ -128,6 +128,8 @@ export class DdimSampler implements Sampler {
 
 export interface SampleOptions {
   generator?: Generator;
+  /** called once with x_T, the pure noise the reverse process starts from */
+  onStart?: (x: Tensor) => void;
   /** called after each step with the timestep just denoised and the new sample (for pictures) */
   onStep?: (t: number, x: Tensor, predOriginal: Tensor) => void;
 }
@@ -137,6 +139,7 @@ export function sample(model: NoisePredictor, sampler: Sampler, shape: number[],
   const generator = opts.generator ?? defaultGenerator;
   return noGrad(() => {
     let x = randn(shape, { generator }); // x_T
+    opts.onStart?.(x);
     for (const t of sampler.timesteps) {
       const predictedNoise = model(x, full([shape[0]], t)); // eps_theta(x_t, t)
       const { prevSample, predOriginal } = sampler.step(predictedNoise, t, x, generator);

@@ -62,7 +62,7 @@ export const UNET_PRESETS: Readonly<Record<string, Readonly<UNetConfig>>> = {
     timeDim: 128,
     groups: 8,
   },
-  /** A quarter of the width: for tests and quick CPU runs. */
+  /** Half the width (about a quarter of the parameters): for tests and quick CPU runs. */
   'unet-mini': {
     inChannels: 1,
     baseChannels: 16,

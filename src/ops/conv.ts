@@ -1,7 +1,9 @@
 /**
  * Image ops on [N, C, H, W] tensors: conv2d, nearest upsampling, average pooling.
- * Their gradients are kernels too (the backward of a convolution is two other convolutions),
- * but each backward here only calls ops, so a new backend gets them for free.
+ * Their gradients are kernels too: the backward of a convolution is two other convolution-like
+ * kernels (conv2dBackwardInput, conv2dBackwardWeight), and the backward of upsampling is
+ * pooling and vice versa. These are the only backward rules that call backend kernels
+ * directly; all others are written with tensor ops.
  */
 import { Context, Function } from '../autograd';
 import { Conv2dParams, convOutputSize } from '../backend/backend';

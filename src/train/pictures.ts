@@ -20,7 +20,7 @@ export function evenlySpaced(len: number, n: number): number[] {
 }
 
 export interface SampleRun {
-  /** the final samples [N, C, H, W] in [-1, 1] (not clipped) */
+  /** the final samples [N, C, H, W] (in [-1, 1] when the sampler clips its x0 estimate, the default) */
   samples: Tensor;
   /** snapshots[k] = x after denoising to snapshotTimesteps[k] (the first is x_T itself) */
   snapshots: Float32Array[];
@@ -35,6 +35,10 @@ export function sampleWithSnapshots(model: NoisePredictor, sampler: Sampler, sha
   const snapshotTimesteps: number[] = [];
   const samples = sample(model, sampler, shape, {
     generator,
+    onStart: (x) => {
+      snapshots.push(x.toArray());
+      snapshotTimesteps.push(steps[0] + 1); // x_T: before the first step
+    },
     onStep: (t, x) => {
       if (keepAfter.has(t)) {
         snapshots.push(x.toArray());

@@ -41,6 +41,14 @@ export class ProgressBar {
     this.startStep = opts.startStep ?? 0;
   }
 
+  /** The smoothing state, saved in checkpoints so that a resumed run's smoothed loss continues. */
+  getState(): { emaLoss: number; emaWeight: number } {
+    return { emaLoss: this.emaLoss, emaWeight: this.emaWeight };
+  }
+  setState(s: { emaLoss: number; emaWeight: number } | undefined): void {
+    if (s && Number.isFinite(s.emaLoss) && Number.isFinite(s.emaWeight)) [this.emaLoss, this.emaWeight] = [s.emaLoss, s.emaWeight];
+  }
+
   /** The loss smoothed over roughly the last 50 steps. */
   get smoothedLoss(): number {
     return this.emaWeight > 0 ? this.emaLoss / this.emaWeight : NaN;

@@ -221,6 +221,7 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
 
   // ---- resume
   let step = 0;
+  let resumedExtra: { elapsedSeconds?: number; smoothing?: { emaLoss: number; emaWeight: number } } = {};
   const resumeFrom = cfg.resume === true ? checkpointFile : cfg.resume || null;
   if (resumeFrom) {
     if (!fs.existsSync(resumeFrom)) throw new Error(`train: --resume: no checkpoint at '${resumeFrom}'`);
@@ -228,7 +229,10 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
     step = info.step;
     generator.setState((info.rng as { trainer: ReturnType<Generator['getState']> }).trainer);
     loader.setState(info.dataLoader as ReturnType<DataLoader['getState']>);
+    resumedExtra = (info.extra ?? {}) as typeof resumedExtra;
   }
+  // training time over all sessions of this run, so loss.csv's elapsed_s continues after a resume
+  const elapsed = () => (resumedExtra.elapsedSeconds ?? 0) + (Date.now() - started) / 1000;
   fs.writeFileSync(path.join(out, 'config.json'), JSON.stringify(savedConfig, null, 2) + '\n');
   const history = readLossLog(lossFile, step);
   // rewrite the log up to the resumed step, so steps after the checkpoint are not listed twice
@@ -238,7 +242,7 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
     saveTrainingCheckpoint(checkpointFile, {
       step, model, ema, optimizer, config: savedConfig,
       rng: { trainer: generator.getState() }, dataLoader: loader.getState(),
-      extra: { elapsedSeconds: (Date.now() - started) / 1000, backend: getBackend().name },
+      extra: { elapsedSeconds: elapsed(), smoothing: progress.getState(), backend: getBackend().name },
     });
   const [c, h, w] = [dataset.channels, dataset.height, dataset.width];
   const sampleShape = [cfg.numSamples, c, h, w];
@@ -268,6 +272,7 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
   process.on('SIGINT', onSigint);
 
   const progress = new ProgressBar({ total: cfg.steps, batchSize: cfg.batchSize, stream: hooks.stream, logEvery: cfg.logEvery, startStep: step });
+  progress.setState(resumedExtra.smoothing);
   progress.log(`training ${typeof cfg.model === 'string' ? cfg.model : 'custom UNet'} (${model.numParameters().toLocaleString('en-US')} parameters) on ${dataset.name} (${dataset.n} images ${c}x${h}x${w}), backend ${getBackend().name}, steps ${step}..${cfg.steps}, batch ${cfg.batchSize}`);
   let lastLoss = NaN;
   let stopped: TrainResult['stopped'] = 'done';
@@ -285,8 +290,9 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
       }
       optimizer.zeroGrad();
       loss.backward();
-      const gradNorm = cfg.gradClip > 0 ? clipGradNorm(model.parameters(), cfg.gradClip) : NaN;
-      if (cfg.gradClip > 0 && !Number.isFinite(gradNorm)) {
+      // the global gradient norm (clipped to gradClip when set) is also the NaN guard on gradients
+      const gradNorm = clipGradNorm(model.parameters(), cfg.gradClip > 0 ? cfg.gradClip : Infinity);
+      if (!Number.isFinite(gradNorm)) {
         stopped = 'nonfinite';
         progress.log(`train: the gradient norm became ${gradNorm} at step ${step + 1}; stopping before the update. The last good checkpoint is ${fs.existsSync(checkpointFile) ? checkpointFile : '(none yet)'}.`);
         break;
@@ -299,7 +305,7 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
       history.steps.push(step);
       history.losses.push(lastLoss);
       history.smoothed.push(progress.smoothedLoss);
-      fs.appendFileSync(lossFile, `${step},${lastLoss},${progress.smoothedLoss},${optimizer.lr},${((Date.now() - started) / 1000).toFixed(2)}\n`);
+      fs.appendFileSync(lossFile, `${step},${lastLoss},${progress.smoothedLoss},${optimizer.lr},${elapsed().toFixed(2)}\n`);
       hooks.onStep?.(step, lastLoss);
       // let the event loop run, so that a Ctrl-C (SIGINT) is noticed between steps
       await new Promise((resolve) => setImmediate(resolve));

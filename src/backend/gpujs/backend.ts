@@ -1,0 +1,206 @@
+/**
+ * The gpu.js backend: every Backend method as one or a few kernels from kernels/, run by a
+ * KernelRunner (compile cache, buffers, traps: runner.ts).
+ *
+ *   const backend = new GpuJsBackend({ mode: 'webasm' });   // or 'gpu', 'cpu'
+ *   setBackend(backend);
+ *
+ * Data stays on the device from fromArray() to toArray(); on GL that means textures from
+ * kernel to kernel, read back only in toArray().
+ */
+import type {
+  AdamParams,
+  Backend,
+  BinaryOp,
+  Buf,
+  Conv2dParams,
+  MatmulParams,
+  PoolParams,
+  ReduceOp,
+  StridedView,
+  UnaryOp,
+  UpsampleParams,
+} from '../backend';
+import { adamMoment1Spec, adamMoment2Spec, adamParamSpec } from '../../../kernels/adam';
+import { conv2dBackwardInputSpec, conv2dBackwardWeightSpec, conv2dForwardSpec, backwardWeightSlices, sumSlicesSpec } from '../../../kernels/conv2d';
+import { concatSpec, copyStridedSpec, MAX_CONCAT_PARTS, uploadSpec } from '../../../kernels/copy';
+import { binarySpec, fillSpec, unarySpec, whereSpec } from '../../../kernels/elementwise';
+import { matmulSpec } from '../../../kernels/matmul';
+import { argReduceIndicesSpec, REDUCE_BLOCK, reduceRowsSpec } from '../../../kernels/reduce';
+import { sumPoolSpec, upsampleNearestSpec } from '../../../kernels/resample';
+import { softmaxDenominatorSpec, softmaxNormalizeSpec } from '../../../kernels/softmax';
+import { coalesce } from '../../../kernels/strided';
+import { availability, type GpuJsMode } from './availability';
+import { asGpuBuf, GpuBuf } from './buffer';
+import { KernelRunner, type KernelStat, type RunnerOptions } from './runner';
+
+export type GpuJsBackendOptions = RunnerOptions;
+
+const sizeOf = (shape: number[]) => shape.reduce((p, s) => p * s, 1);
+
+export class GpuJsBackend implements Backend {
+  readonly name: string;
+  readonly mode: GpuJsMode;
+  private readonly runner: KernelRunner;
+
+  constructor(options: GpuJsBackendOptions) {
+    this.mode = options.mode;
+    const ok = availability(options.mode);
+    if (!ok.ok) throw new Error(`gpujs:${options.mode} is not available: ${ok.reason}`);
+    this.name = `gpujs-${options.mode}`;
+    this.runner = new KernelRunner(options.mode, options);
+  }
+
+  /** Per kernel family: calls, compiled shape variants, compile time. */
+  kernelStats(): KernelStat[] {
+    return this.runner.kernelStats();
+  }
+  memoryStats() {
+    return this.runner.memoryStats();
+  }
+  /** Wait for queued GPU work to finish (GL queues draws; the CPU modes finish in the call). For timing. */
+  sync(): void {
+    this.runner.sync();
+  }
+  /** Release the GPU context and every compiled kernel; buffers of this backend become unusable. */
+  destroy(): void {
+    this.runner.destroy();
+  }
+
+  // ---- storage ----
+  fromArray(data: Float32Array): Buf {
+    if (this.runner.onGL && data.length > 0) return this.runner.run(uploadSpec(data.length), [data]);
+    return this.runner.wrap(data.length, Float32Array.from(data));
+  }
+  toArray(buf: Buf, size: number): Float32Array {
+    const b = asGpuBuf(buf, 'toArray');
+    if (size > b.size) throw new Error(`toArray: asked for ${size} numbers from a buffer of ${b.size}`);
+    const all = b.isTexture ? ((b.data as any).toArray() as Float32Array) : (b.data as Float32Array);
+    return all.slice(0, size);
+  }
+  full(size: number, value: number): Buf {
+    if (this.runner.onGL && size > 0) return this.runner.run(fillSpec(size), [value]);
+    return this.runner.wrap(size, new Float32Array(size).fill(value));
+  }
+  free(buf: Buf): void {
+    if (buf instanceof GpuBuf) this.runner.free(buf);
+  }
+
+  // ---- layout ----
+  copyStrided(src: StridedView, shape: number[]): Buf {
+    const c = coalesce(shape, [src.strides]);
+    return this.runner.run(copyStridedSpec(c, sizeOf(shape)), [asGpuBuf(src.buf, 'copyStrided'), src.offset]);
+  }
+  concat(parts: Buf[], widths: number[], outer: number): Buf {
+    // empty parts add no columns (and a GPU cannot bind an empty texture)
+    const kept = parts.map((p, i) => ({ buf: asGpuBuf(p, 'concat'), width: widths[i] })).filter((p) => p.width > 0);
+    if (kept.length === 0 || outer === 0) return this.runner.wrap(0, new Float32Array(0));
+    let first = kept.splice(0, MAX_CONCAT_PARTS);
+    let joined = this.runner.run(concatSpec(first.map((p) => p.width), outer), first.map((p) => p.buf));
+    // more parts than one kernel can bind: join the rest onto the result, a round at a time
+    while (kept.length > 0) {
+      const width = first.reduce((s, p) => s + p.width, 0);
+      first = [{ buf: joined, width }, ...kept.splice(0, MAX_CONCAT_PARTS - 1)];
+      const next = this.runner.run(concatSpec(first.map((p) => p.width), outer), first.map((p) => p.buf));
+      this.runner.free(joined);
+      joined = next;
+    }
+    return joined;
+  }
+
+  // ---- elementwise ----
+  unary(op: UnaryOp, x: Buf, size: number, a = 0, b = 0): Buf {
+    return this.runner.run(unarySpec(op, size), [asGpuBuf(x, op), a, b, NaN]);
+  }
+  binary(op: BinaryOp, a: StridedView, b: StridedView, shape: number[]): Buf {
+    const c = coalesce(shape, [a.strides, b.strides]);
+    return this.runner.run(binarySpec(op, c, sizeOf(shape)), [asGpuBuf(a.buf, op), asGpuBuf(b.buf, op), a.offset, b.offset, NaN]);
+  }
+  where(cond: StridedView, a: StridedView, b: StridedView, shape: number[]): Buf {
+    const c = coalesce(shape, [cond.strides, a.strides, b.strides]);
+    const bufs = [cond, a, b].map((v) => asGpuBuf(v.buf, 'where'));
+    return this.runner.run(whereSpec(c, sizeOf(shape)), [...bufs, cond.offset, a.offset, b.offset]);
+  }
+
+  // ---- reductions ----
+  reduce(op: ReduceOp, x: Buf, outer: number, n: number): Buf {
+    const xb = asGpuBuf(x, op);
+    if (n === 0) {
+      // as the reference: an empty sum is 0, an empty max/min NaN, an empty arg* 0
+      return this.full(outer, op === 'sum' || op === 'argmax' || op === 'argmin' ? 0 : NaN);
+    }
+    if (n <= REDUCE_BLOCK) return this.runner.run(reduceRowsSpec(op, outer, n, n), [xb]);
+    const blocks = Math.ceil(n / REDUCE_BLOCK);
+    const partial = this.runner.run(reduceRowsSpec(op, outer, n, REDUCE_BLOCK), [xb]);
+    try {
+      if (op === 'argmax' || op === 'argmin') return this.runner.run(argReduceIndicesSpec(op, outer, n, blocks), [xb, partial]);
+      return this.runner.run(reduceRowsSpec(op, outer, blocks, blocks), [partial]);
+    } finally {
+      this.runner.free(partial);
+    }
+  }
+  softmax(x: Buf, outer: number, n: number): Buf {
+    const xb = asGpuBuf(x, 'softmax');
+    if (outer * n === 0) return this.runner.wrap(0, new Float32Array(0));
+    const rowMax = this.reduce('max', xb, outer, n) as GpuBuf;
+    const rowSum = this.runner.run(softmaxDenominatorSpec(outer, n), [xb, rowMax]);
+    try {
+      return this.runner.run(softmaxNormalizeSpec(outer, n), [xb, rowMax, rowSum]);
+    } finally {
+      this.runner.free(rowMax);
+      this.runner.free(rowSum);
+    }
+  }
+
+  // ---- linear algebra and images ----
+  matmul(a: Buf, b: Buf, p: MatmulParams): Buf {
+    const ab = asGpuBuf(a, 'matmul');
+    const bb = asGpuBuf(b, 'matmul');
+    if (p.k === 0) return this.full(p.batch * p.m * p.n, 0);
+    return this.runner.run(matmulSpec(p), [ab, bb]);
+  }
+  conv2d(x: Buf, w: Buf, p: Conv2dParams): Buf {
+    const xb = asGpuBuf(x, 'conv2d');
+    const wb = asGpuBuf(w, 'conv2d');
+    if (p.cin * p.kh * p.kw === 0) return this.full(p.n * p.cout * p.oh * p.ow, 0);
+    return this.runner.run(conv2dForwardSpec(p), [xb, wb]);
+  }
+  conv2dBackwardInput(gy: Buf, w: Buf, p: Conv2dParams): Buf {
+    const gb = asGpuBuf(gy, 'conv2dBackwardInput');
+    const wb = asGpuBuf(w, 'conv2dBackwardInput');
+    if (p.cout * p.oh * p.ow * p.kh * p.kw === 0) return this.full(p.n * p.cin * p.h * p.w, 0);
+    return this.runner.run(conv2dBackwardInputSpec(p), [gb, wb]);
+  }
+  conv2dBackwardWeight(x: Buf, gy: Buf, p: Conv2dParams): Buf {
+    const xb = asGpuBuf(x, 'conv2dBackwardWeight');
+    const gb = asGpuBuf(gy, 'conv2dBackwardWeight');
+    const size = p.cout * p.cin * p.kh * p.kw;
+    if (p.n * p.oh * p.ow === 0) return this.full(size, 0);
+    const partials = this.runner.run(conv2dBackwardWeightSpec(p), [xb, gb]);
+    const { slices } = backwardWeightSlices(p.n);
+    if (slices === 1) return partials;
+    try {
+      return this.runner.run(sumSlicesSpec(slices, size), [partials]);
+    } finally {
+      this.runner.free(partials);
+    }
+  }
+  upsampleNearest2d(x: Buf, p: UpsampleParams): Buf {
+    return this.runner.run(upsampleNearestSpec(p), [asGpuBuf(x, 'upsampleNearest2d')]);
+  }
+  sumPool2d(x: Buf, p: PoolParams): Buf {
+    return this.runner.run(sumPoolSpec(p), [asGpuBuf(x, 'sumPool2d')]);
+  }
+
+  // ---- optimizer ----
+  adamStep(param: Buf, grad: Buf, m: Buf, v: Buf, p: AdamParams): { param: Buf; m: Buf; v: Buf } {
+    const [pb, gb, mb, vb] = [param, grad, m, v].map((b) => asGpuBuf(b, 'adamStep'));
+    const wdL2 = p.decoupled ? 0 : p.weightDecay;
+    const wdDecoupled = p.decoupled ? p.weightDecay : 0;
+    // 1 - beta and lr * wd in float64 here: in float32, 1 - 0.999 is 1.3e-5 off
+    const m2 = this.runner.run(adamMoment1Spec(p.size), [pb, gb, mb, p.beta1, 1 - p.beta1, wdL2]);
+    const v2 = this.runner.run(adamMoment2Spec(p.size), [pb, gb, vb, p.beta2, 1 - p.beta2, wdL2]);
+    const p2 = this.runner.run(adamParamSpec(p.size), [pb, m2, v2, p.lr, p.eps, p.biasCorrection1, p.biasCorrection2, p.lr * wdDecoupled]);
+    return { param: p2, m: m2, v: v2 };
+  }
+}

@@ -1,0 +1,238 @@
+/**
+ * Compiles and runs the kernels of kernels/ with gpu.js, in one of three modes:
+ *
+ *   gpu     WebGL through headless-gl in Node (or the browser's WebGL); buffers are textures
+ *   webasm  WebAssembly with 4-lane SIMD on the CPU; buffers are Float32Arrays
+ *   cpu     gpu.js's JavaScript translation: slow, but a `debugger;` in a kernel stops there
+ *
+ * A kernel is compiled once per (kernel, shape): gpu.js bakes the output size, every argument's
+ * size and our `constants` into the compiled code, and an argument that changes size breaks a
+ * compiled kernel ("offset is out of bounds" on GL). So the cache key is the spec's name, its
+ * output and constants, and the sizes of the arguments.
+ *
+ * The traps of gpu.js (see /work/shared/gpujs-notes.md) and how they are avoided here:
+ * - loops over 1000 iterations: every loop bound is a constant (kernels/kernel.ts), and
+ *   loopMaxIterations is raised above every constant anyway;
+ * - output reuse: kernels are `immutable`, so each call returns a new texture (gpu.js
+ *   reference-counts the texture it keeps for its next call); free() deletes ours;
+ * - feeding a kernel its own output: immutable kernels render into a fresh texture when an
+ *   argument is the texture they hold;
+ * - size changes: part of the cache key, never a resized kernel;
+ * - silent fallback: after the first call we check which gpu.js kernel class actually ran,
+ *   and throw if gpu.js quietly degraded (e.g. webasm -> cpu).
+ */
+import { GPU } from 'gpu.js';
+import type { KernelSpec } from '../../../kernels/kernel';
+import { untile4Host, untile4Spec, type TileGrid } from '../../../kernels/tiles';
+import type { GpuJsMode } from './availability';
+import { flattenResult, GpuBuf } from './buffer';
+
+export type KernelArg = GpuBuf | Float32Array | number;
+
+export interface KernelStat {
+  /** spec name, e.g. 'conv2d.forward' */
+  kernel: string;
+  calls: number;
+  /** how many (shape) variants were compiled */
+  compiles: number;
+  /** total ms spent in first calls, which compile (and run once) */
+  compileMs: number;
+}
+
+export interface RunnerOptions {
+  mode: GpuJsMode;
+  /** log each compile (kernel, mode, output size, ms); also TINY_DDPM_DEBUG_KERNELS=1 */
+  debug?: boolean;
+  log?: (line: string) => void;
+  /**
+   * CPU modes: each compiled webasm kernel keeps its own WebAssembly memory holding copies of
+   * its last arguments and output. Past this many bytes the least recently used kernels are
+   * destroyed (and recompiled if needed again). Default 1 GiB.
+   */
+  kernelCacheBytes?: number;
+}
+
+interface CachedKernel {
+  kernel: any;
+  bytes: number;
+}
+
+/** gpu.js's own mode names, and the kernel class each one must end up running. */
+function gpuJsMode(mode: GpuJsMode): { mode: string; kernelClass: string } {
+  if (mode === 'webasm') return { mode: 'webasm', kernelClass: 'WebAssemblyKernel' };
+  if (mode === 'cpu') return { mode: 'cpu', kernelClass: 'CPUKernel' };
+  const inNode = typeof (globalThis as any).window === 'undefined';
+  if (inNode) return { mode: 'headlessgl', kernelClass: 'HeadlessGLKernel' };
+  return GPU.isWebGL2Supported ? { mode: 'webgl2', kernelClass: 'WebGL2Kernel' } : { mode: 'webgl', kernelClass: 'WebGLKernel' };
+}
+
+export class KernelRunner {
+  readonly gpu: any;
+  readonly onGL: boolean;
+  readonly gpuJsMode: string;
+  private readonly kernelClass: string;
+  private readonly cache = new Map<string, CachedKernel>();
+  private readonly stats = new Map<string, KernelStat>();
+  private cachedBytes = 0;
+  private readonly cacheLimit: number;
+  private readonly debug: boolean;
+  private readonly log: (line: string) => void;
+  private destroyed = false;
+  private live = 0;
+  private liveFloats = 0;
+  /** Textures nobody freed (temporaries, or a Storage that never got its free()) go when their GpuBuf is collected. */
+  private readonly textureRegistry = new FinalizationRegistry<{ texture: any; size: number }>((held) => this.releaseTexture(held.texture, held.size));
+
+  constructor(readonly mode: GpuJsMode, options: Omit<RunnerOptions, 'mode'> = {}) {
+    const m = gpuJsMode(mode);
+    this.gpuJsMode = m.mode;
+    this.kernelClass = m.kernelClass;
+    this.onGL = mode === 'gpu';
+    this.gpu = new GPU({ mode: m.mode as any });
+    this.debug = options.debug ?? process.env.TINY_DDPM_DEBUG_KERNELS === '1';
+    this.log = options.log ?? ((line) => console.error(line));
+    this.cacheLimit = options.kernelCacheBytes ?? 1 << 30;
+  }
+
+  /** A GpuBuf around new device data; textures are also watched by the finalization registry. */
+  wrap(size: number, data: Float32Array | any): GpuBuf {
+    const buf = new GpuBuf(size, data);
+    this.live++;
+    this.liveFloats += size;
+    if (buf.isTexture) this.textureRegistry.register(buf, { texture: data, size }, buf);
+    return buf;
+  }
+
+  free(buf: GpuBuf): void {
+    if (buf.freed) return;
+    buf.freed = true;
+    if (buf.isTexture) {
+      this.textureRegistry.unregister(buf);
+      this.releaseTexture(buf.data, buf.size);
+    } else {
+      this.live--;
+      this.liveFloats -= buf.size;
+    }
+    buf.data = new Float32Array(0);
+  }
+
+  private releaseTexture(texture: any, size: number): void {
+    this.live--;
+    this.liveFloats -= size;
+    if (!this.destroyed) texture.delete();
+  }
+
+  /** Buffers made and not yet freed (or collected), and the numbers they hold. */
+  memoryStats(): { liveBuffers: number; liveFloats: number; cachedKernels: number; kernelCacheBytes: number } {
+    return { liveBuffers: this.live, liveFloats: this.liveFloats, cachedKernels: this.cache.size, kernelCacheBytes: this.cachedBytes };
+  }
+
+  kernelStats(): KernelStat[] {
+    return [...this.stats.values()].sort((a, b) => b.compileMs - a.compileMs);
+  }
+
+  /** Run a spec on its arguments; returns a new buffer of the spec's output, laid out row-major. */
+  run(spec: KernelSpec, args: KernelArg[]): GpuBuf {
+    const cells = spec.output.reduce((a, b) => a * b, 1);
+    const rows = spec.tile4 ? spec.tile4.rows : 0;
+    const size = spec.tile4 ? (cells / spec.output[1]) * rows : cells;
+    if (cells === 0 || size === 0) return this.wrap(0, new Float32Array(0));
+    const values = args.map((a) => {
+      if (a instanceof GpuBuf) {
+        if (a.freed) throw new Error(`${spec.name}: an argument was freed (disposed tensor, or storage collected while still in use)`);
+        return a.data;
+      }
+      return a;
+    });
+    const sizes = args.map((a) => (a instanceof GpuBuf ? a.size : a instanceof Float32Array ? a.length : 's')).join(',');
+    const key = `${spec.name}|${spec.output.join('x')}|${JSON.stringify(spec.constants)}|${sizes}`;
+    let stat = this.stats.get(spec.name);
+    if (!stat) this.stats.set(spec.name, (stat = { kernel: spec.name, calls: 0, compiles: 0, compileMs: 0 }));
+    stat.calls++;
+
+    let cached = this.cache.get(key);
+    let result: any;
+    if (cached) {
+      this.cache.delete(key); // re-insert: the Map's order is least recently used first
+      this.cache.set(key, cached);
+      result = cached.kernel(...values);
+    } else {
+      const t0 = performance.now();
+      const kernel = this.compile(spec);
+      result = kernel(...values);
+      const ms = performance.now() - t0;
+      this.checkNoFallback(kernel, spec);
+      stat.compiles++;
+      stat.compileMs += ms;
+      if (this.debug) this.log(`[tiny-ddpm gpujs] compiled ${spec.name} (${this.gpuJsMode}) output [${spec.output}] args [${sizes}] in ${ms.toFixed(1)} ms`);
+      const argFloats = args.reduce<number>((s, a) => s + (a instanceof GpuBuf ? a.size : a instanceof Float32Array ? a.length : 0), 0);
+      cached = { kernel, bytes: 4 * (argFloats + cells * (spec.tile4 ? 4 : 1)) };
+      this.cache.set(key, cached);
+      this.cachedBytes += cached.bytes;
+      this.evict();
+    }
+
+    if (!spec.tile4) return this.wrap(size, this.onGL ? result : flattenResult(result, size));
+    const grid: TileGrid = { x: spec.output[0], yb: spec.output[1], z: spec.output[2] ?? 1, rows };
+    if (!this.onGL) return this.wrap(size, untile4Host(flattenResult(result, cells * 4), grid));
+    // GL: lay the tiles out row-major on the GPU, then drop the tile texture
+    const tiles = this.wrap(cells * 4, result);
+    try {
+      return this.run(untile4Spec(grid), [tiles]);
+    } finally {
+      this.free(tiles);
+    }
+  }
+
+  private compile(spec: KernelSpec): any {
+    const largestConstant = Math.max(0, ...Object.values(spec.constants));
+    const settings: Record<string, unknown> = {
+      output: spec.output,
+      constants: spec.constants,
+      pipeline: true,
+      immutable: true,
+      precision: 'single',
+      // highp in the shader: the default picks the lowest precision the output allows
+      tactic: 'precision',
+      // only relevant to loops with a non-constant bound, which the kernels avoid
+      loopMaxIterations: Math.max(1000, largestConstant + 1),
+    };
+    if (spec.tile4) settings.returnType = 'Array(4)';
+    // GL: pack 4 numbers per RGBA float texel instead of 1 (4x less GPU memory; measured faster)
+    else if (this.onGL) settings.optimizeFloatMemory = true;
+    return this.gpu.createKernel(spec.source, settings);
+  }
+
+  /** gpu.js degrades quietly (webasm -> cpu for unsupported features); we would rather fail loudly. */
+  private checkNoFallback(kernel: any, spec: KernelSpec): void {
+    const ran = kernel.kernel?.constructor?.name;
+    if (ran && ran !== this.kernelClass) {
+      const why = kernel.kernel?.fallbackReason ? `: ${JSON.stringify(kernel.kernel.fallbackReason)}` : '';
+      throw new Error(`gpujs: kernel ${spec.name} was meant to run as ${this.kernelClass} (mode ${this.mode}) but gpu.js fell back to ${ran}${why}`);
+    }
+  }
+
+  /** CPU modes only: GL textures belong to the kernel that made them, so GL kernels stay. */
+  private evict(): void {
+    if (this.onGL) return;
+    for (const [key, entry] of this.cache) {
+      if (this.cachedBytes <= this.cacheLimit || this.cache.size <= 1) break;
+      this.cache.delete(key);
+      this.cachedBytes -= entry.bytes;
+      entry.kernel.destroy();
+      if (this.debug) this.log(`[tiny-ddpm gpujs] evicted ${key.split('|')[0]} (kernel cache over ${this.cacheLimit} bytes)`);
+    }
+  }
+
+  sync(): void {
+    if (this.onGL) this.gpu.context?.finish();
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const entry of this.cache.values()) entry.kernel.destroy();
+    this.cache.clear();
+    this.gpu.destroy();
+  }
+}
