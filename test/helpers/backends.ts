@@ -16,7 +16,32 @@ export interface BackendCase {
   rtol: number;
 }
 
-export const BACKEND_FACTORIES: BackendCase[] = [{ name: 'ref', create: () => ({ backend: new RefBackend() }), rtol: 1e-5 }];
+/**
+ * A gpu.js backend, made only if its mode can start here (else skipped, saying why). Loaded
+ * lazily so that TD_BACKENDS=ref never loads gpu.js.
+ */
+function gpujs(mode: 'gpu' | 'webasm' | 'cpu'): () => { backend: Backend } | { skip: string } {
+  return () => {
+    const { availability, GpuJsBackend } = require('../../src/backend/gpujs') as typeof import('../../src/backend/gpujs');
+    const ok = availability(mode);
+    return ok.ok ? { backend: new GpuJsBackend({ mode }) } : { skip: ok.reason };
+  };
+}
+
+export const BACKEND_FACTORIES: BackendCase[] = [
+  { name: 'ref', create: () => ({ backend: new RefBackend() }), rtol: 1e-5 },
+  // float32 everywhere, like ref, but sums accumulate in float32 where ref accumulates in
+  // float64 (JS numbers), in another order (tiles, blocks): a sum of k terms of similar size
+  // drifts by up to ~k * 2^-24 of their magnitude; the tests' sums have k <= a few hundred.
+  // exp/log/sin... come from JavaScript's Math (rounded once to float32).
+  { name: 'gpujs-webasm', create: gpujs('webasm'), rtol: 1e-4 },
+  // the same kernels translated to JavaScript: the same float32 budget
+  { name: 'gpujs-cpu', create: gpujs('cpu'), rtol: 1e-4 },
+  // GLSL's exp, log, pow, sin are only a few ULP accurate by spec (pow: 3 + 2|y log2 x| ULP in
+  // GLSL ES 3.0) and a GPU may fuse or reorder float32 operations; Mesa llvmpipe in CI meets
+  // 1e-4, a real GPU's transcendentals need the 10x margin.
+  { name: 'gpujs-gpu', create: gpujs('gpu'), rtol: 1e-3 },
+];
 
 const cache = new Map<string, { backend: Backend } | { skip: string }>();
 

@@ -43,12 +43,25 @@ export class GpuJsBackend implements Backend {
   readonly mode: GpuJsMode;
   private readonly runner: KernelRunner;
 
+  /**
+   * GL only: delete a buffer's texture now (tensor.dispose(), or the core's finalization
+   * registry when a Storage is collected). The CPU modes have no free(): their buffers are
+   * plain arrays, and leaving free() out keeps the core from registering them, which would
+   * hold every one of them until a finalizer runs (never, inside a synchronous loop).
+   */
+  readonly free?: (buf: Buf) => void;
+
   constructor(options: GpuJsBackendOptions) {
     this.mode = options.mode;
     const ok = availability(options.mode);
     if (!ok.ok) throw new Error(`gpujs:${options.mode} is not available: ${ok.reason}`);
     this.name = `gpujs-${options.mode}`;
     this.runner = new KernelRunner(options.mode, options);
+    if (this.runner.onGL) {
+      this.free = (buf: Buf) => {
+        if (buf instanceof GpuBuf) this.runner.free(buf);
+      };
+    }
   }
 
   /** Per kernel family: calls, compiled shape variants, compile time. */
@@ -81,9 +94,6 @@ export class GpuJsBackend implements Backend {
   full(size: number, value: number): Buf {
     if (this.runner.onGL && size > 0) return this.runner.run(fillSpec(size), [value]);
     return this.runner.wrap(size, new Float32Array(size).fill(value));
-  }
-  free(buf: Buf): void {
-    if (buf instanceof GpuBuf) this.runner.free(buf);
   }
 
   // ---- layout ----

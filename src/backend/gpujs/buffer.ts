@@ -14,6 +14,8 @@ import type { Texture } from 'gpu.js';
 
 export class GpuBuf {
   freed = false;
+  /** GL: host memory the garbage collector can see, standing in for the texture (runner.ts) */
+  gcWeight?: ArrayBuffer;
   constructor(
     readonly size: number,
     /** a Float32Array (webasm, cpu, and empty buffers) or a gpu.js texture (GL) */

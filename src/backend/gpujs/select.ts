@@ -2,7 +2,7 @@
  * createBackend(spec): a backend by name, with the reason it was chosen.
  *
  *   ref            the plain-TypeScript reference backend
- *   gpujs          gpu.js on the GPU when a GL context can be made, else webasm
+ *   gpujs          gpujs:webasm (runs everywhere; the GPU is asked for by name)
  *   gpujs:gpu      gpu.js on WebGL (headless-gl in Node); throws, saying what is missing, if unavailable
  *   gpujs:webasm   gpu.js on WebAssembly SIMD (CPU)
  *   gpujs:cpu      gpu.js's JavaScript translation (slow; for stepping through kernels in a debugger)
@@ -47,11 +47,8 @@ export function createBackend(spec: string, options: Omit<GpuJsBackendOptions, '
       const mode = spec.slice('gpujs:'.length) as GpuJsMode;
       return { backend: makeGpuJs(mode, options), spec: spec as BackendChoice['spec'], reason: 'requested' };
     }
-    case 'gpujs': {
-      const gl = availability('gpu');
-      if (gl.ok) return { backend: makeGpuJs('gpu', options), spec: 'gpujs:gpu', reason: `GL available (${gl.detail})` };
-      return { backend: makeGpuJs('webasm', options), spec: 'gpujs:webasm', reason: `no GL: ${gl.reason}` };
-    }
+    case 'gpujs':
+      return { backend: makeGpuJs('webasm', options), spec: 'gpujs:webasm', reason: 'gpujs means gpujs:webasm; ask for gpujs:gpu for WebGL' };
     case 'auto':
       return chooseFastest(options);
   }

@@ -1,0 +1,123 @@
+/**
+ * Kernel throughput at the sizes of the reference unet-tiny (/work/shared/reference-unet.md):
+ * GFLOP/s of matmul and conv2d (forward and both backward kernels) on every backend that
+ * starts here, each with its ratio to the reference backend measured in the same run.
+ *
+ *   npx ts-node --transpile-only bench/kernels.ts                 # batch 64, all backends
+ *   xvfb-run -a -s "-ac -screen 0 1280x1024x24" npx ts-node --transpile-only bench/kernels.ts
+ *   npx ts-node --transpile-only bench/kernels.ts --batch 8 --backends ref,gpujs:webasm --seconds 0.3
+ *
+ * Inputs are uploaded once; a measurement repeats the kernel for about --seconds (at least
+ * once, after a warm-up call that compiles), freeing each output, then waits for the device
+ * (sync) and reports the mean. Readback is not timed. Timings on a shared 2-core machine are
+ * rough: read the ratios, not the third digit.
+ */
+import type { Backend, Buf, Conv2dParams, MatmulParams } from '../src/backend/backend';
+import { createBackend } from '../src/backend/gpujs/select';
+import { availability } from '../src/backend/gpujs/availability';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+}
+const BATCH = Number(arg('batch', '64'));
+const SECONDS = Number(arg('seconds', '0.5'));
+const WANT = arg('backends', 'ref,gpujs:webasm,gpujs:cpu,gpujs:gpu').split(',');
+
+interface Case {
+  name: string;
+  flops: number;
+  /** make the inputs on a backend, return a function that runs the kernel once */
+  setup: (b: Backend) => () => Buf;
+}
+
+const random = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 0.5);
+
+function conv(name: string, n: number, cin: number, hw: number, cout: number, stride: number, which: 'forward' | 'backwardInput' | 'backwardWeight'): Case {
+  const oh = Math.floor((hw + 2 - 3) / stride) + 1;
+  const p: Conv2dParams = { n, cin, h: hw, w: hw, cout, kh: 3, kw: 3, strideH: stride, strideW: stride, padH: 1, padW: 1, oh, ow: oh };
+  return {
+    name: `conv3x3 ${which} ${name}`,
+    flops: 2 * n * cout * oh * oh * cin * 9,
+    setup: (b) => {
+      const x = b.fromArray(random(n * cin * hw * hw));
+      const w = b.fromArray(random(cout * cin * 9));
+      const gy = b.fromArray(random(n * cout * oh * oh));
+      if (which === 'forward') return () => b.conv2d(x, w, p);
+      if (which === 'backwardInput') return () => b.conv2dBackwardInput(gy, w, p);
+      return () => b.conv2dBackwardWeight(x, gy, p);
+    },
+  };
+}
+
+function matmul(name: string, batch: number, m: number, k: number, n: number, transB = false): Case {
+  const p: MatmulParams = { batch, m, k, n, transA: false, transB, broadcastA: false, broadcastB: false };
+  return {
+    name: `matmul ${name}`,
+    flops: 2 * batch * m * k * n,
+    setup: (b) => {
+      const a = b.fromArray(random(batch * m * k));
+      const bb = b.fromArray(random(batch * k * n));
+      return () => b.matmul(a, bb, p);
+    },
+  };
+}
+
+const B = BATCH;
+const CASES: Case[] = [
+  conv(`[${B},32,28,28] -> 32 (down0, up path)`, B, 32, 28, 32, 1, 'forward'),
+  conv(`[${B},32,28,28] -> 32`, B, 32, 28, 32, 1, 'backwardInput'),
+  conv(`[${B},32,28,28] -> 32`, B, 32, 28, 32, 1, 'backwardWeight'),
+  conv(`[${B},32,28,28] -> 32 stride 2 (downsample)`, B, 32, 28, 32, 2, 'forward'),
+  conv(`[${B},64,14,14] -> 64 (down1)`, B, 64, 14, 64, 1, 'forward'),
+  conv(`[${B},64,7,7] -> 64 (down2, mid)`, B, 64, 7, 64, 1, 'forward'),
+  matmul(`attention q k^T [${B}] x [49,64] x [64,49]`, B, 49, 64, 49, true),
+  matmul(`attention a v [${B}] x [49,49] x [49,64]`, B, 49, 49, 64),
+  matmul(`linear [${B},128] x [128,128]`, 1, B, 128, 128),
+];
+
+function measure(b: Backend, c: Case): number {
+  const run = c.setup(b);
+  const sync = () => (b as { sync?: () => void }).sync?.();
+  const free = (buf: Buf) => b.free?.(buf);
+  free(run()); // compile
+  sync();
+  let reps = 0;
+  const t0 = performance.now();
+  while (reps < 1 || performance.now() - t0 < SECONDS * 1000) {
+    free(run());
+    reps++;
+  }
+  sync();
+  const ms = (performance.now() - t0) / reps;
+  return c.flops / ms / 1e6;
+}
+
+function main(): void {
+  const backends: { spec: string; backend: Backend }[] = [];
+  for (const spec of WANT) {
+    if (spec.startsWith('gpujs:')) {
+      const ok = availability(spec.slice(6) as 'gpu' | 'webasm' | 'cpu');
+      if (!ok.ok) {
+        console.log(`(${spec} skipped: ${ok.reason})`);
+        continue;
+      }
+    }
+    backends.push({ spec, backend: createBackend(spec).backend });
+  }
+  console.log(`batch ${BATCH}, ~${SECONDS}s per measurement; GFLOP/s (ratio to ref)\n`);
+  const width = Math.max(...CASES.map((c) => c.name.length));
+  console.log(['kernel'.padEnd(width), ...backends.map((b) => b.spec.padStart(18))].join(' '));
+  for (const c of CASES) {
+    const rates = backends.map((b) => measure(b.backend, c));
+    const refRate = backends.findIndex((b) => b.spec === 'ref');
+    const cells = rates.map((r, i) => {
+      const ratio = refRate >= 0 && i !== refRate ? ` (${(r / rates[refRate]).toFixed(1)}x)` : '';
+      return `${r.toFixed(2)}${ratio}`.padStart(18);
+    });
+    console.log([c.name.padEnd(width), ...cells].join(' '));
+  }
+  for (const b of backends) (b.backend as { destroy?: () => void }).destroy?.();
+}
+
+main();

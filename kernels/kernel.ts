@@ -1,0 +1,53 @@
+/**
+ * What a gpu.js kernel looks like to the rest of the project.
+ *
+ * Every file in kernels/ builds `KernelSpec`s: the gpu.js kernel function (or its source, for
+ * the templates), the output grid, and the compile-time sizes it reads as `this.constants`.
+ * The gpu.js backend (src/backend/gpujs/) compiles each spec once per shape and runs it.
+ *
+ * How gpu.js runs a kernel: the function is called once per output cell, with
+ * `this.thread.x` (and `.y`, `.z` for a 2-D/3-D output grid) saying which cell; its return
+ * value is that cell. gpu.js parses the function's source text, so kernel bodies use only the
+ * subset it understands: numbers, `Math.*`, `let`/`const`, `if`, `for` with a bound from
+ * `this.constants`, and array reads `a[i]`. Every buffer is a flat float32 array.
+ *
+ * Three rules keep the same source exact and fast on all gpu.js modes (see
+ * /work/shared/gpujs-notes.md):
+ * - Loop bounds come from `this.constants`: a bound that is a runtime value is silently capped
+ *   at 1000 iterations.
+ * - Integer division is written `Math.floor((i + 0.5) / n)` and then corrected by one step:
+ *   float division on a GPU is not exactly rounded, so `Math.floor(i / n)` can land one below
+ *   when i is a multiple of n. Every integer here is below 2^24, so float32 holds it exactly.
+ * - On webasm, 4 consecutive `thread.x` cells run as one SIMD quad: a read whose index depends
+ *   on `thread.x` becomes 4 scalar loads, one that depends only on `thread.y`/`z` and loop
+ *   counters is one load shared by the quad. The heavy kernels put the shared operand on y.
+ */
+
+/** `this` inside a gpu.js kernel. */
+export interface KernelThis<C = Record<string, number>> {
+  thread: { x: number; y: number; z: number };
+  constants: C;
+}
+
+export interface KernelSpec {
+  /** family.variant, e.g. 'binary.add' or 'conv2d.forward': the name in logs and kernelStats() */
+  name: string;
+  /** the kernel: a plain function gpu.js can parse, or its source text (templates) */
+  source: string | ((...args: any[]) => any);
+  /** the output grid [x] or [x, y] or [x, y, z] (thread.x varies fastest) */
+  output: number[];
+  /** sizes baked into the compiled kernel, read as this.constants.name */
+  constants: Record<string, number>;
+  /**
+   * The kernel returns 4 values per cell (a register tile of 4 rows, see tiles.ts); the
+   * backend lays them out row-major with `untile4`, keeping the first `rows` of every 4*y+r.
+   */
+  tile4?: { rows: number };
+}
+
+/** Exact floor(i / n) for integer-valued floats i >= 0, n >= 1, below 2^24 (see above), as source. */
+export function floorDivSource(q: string, i: string, n: string): string {
+  return `let ${q} = Math.floor((${i} + 0.5) / ${n});
+  if (${i} - ${q} * ${n} < 0) { ${q} = ${q} - 1; }
+  if (${i} - ${q} * ${n} >= ${n}) { ${q} = ${q} + 1; }`;
+}

@@ -1,0 +1,76 @@
+/**
+ * Register tiles of 4 rows. matmul and conv2d compute 4 output rows per thread and return
+ * them as one `Array(4)` value: on webasm the 4 rows share every read of the other operand
+ * (one 4-lane gather feeds 16 multiply-adds instead of 4), and on a GPU one texel holds all 4.
+ *
+ * A tiled result has cells [z][yb][x], each holding rows 4*yb + r, r = 0..3, so its memory is
+ * [z][yb][x][r]. untile4 lays it out row-major as [z][y][x], y = 4*yb + r, keeping y < rows
+ * (the last tile of a row count that 4 does not divide repeats the last row; it is dropped).
+ */
+import type { KernelSpec, KernelThis } from './kernel';
+
+export interface TileGrid {
+  /** cells per row (thread.x) */
+  x: number;
+  /** row tiles, ceil(rows / 4) (thread.y) */
+  yb: number;
+  /** batch (thread.z) */
+  z: number;
+  /** true row count, <= 4 * yb */
+  rows: number;
+}
+
+/**
+ * GPU version: reads the Array(4) texture cell t[z][yb][x] and picks lane r. The index math on
+ * t = ((z * rows) + y) * x + col runs in floats, each division corrected (kernel.ts).
+ */
+function untile4(this: KernelThis<{ x: number; rows: number }>, tiles: number[][][][]): number {
+  const t = this.thread.x;
+  let zy = Math.floor((t + 0.5) / this.constants.x);
+  if (t - zy * this.constants.x < 0) {
+    zy = zy - 1;
+  }
+  if (t - zy * this.constants.x >= this.constants.x) {
+    zy = zy + 1;
+  }
+  const col = t - zy * this.constants.x;
+  let z = Math.floor((zy + 0.5) / this.constants.rows);
+  if (zy - z * this.constants.rows < 0) {
+    z = z - 1;
+  }
+  if (zy - z * this.constants.rows >= this.constants.rows) {
+    z = z + 1;
+  }
+  const y = zy - z * this.constants.rows;
+  const yb = Math.floor((y + 0.5) / 4);
+  const r = y - yb * 4;
+  const cell = tiles[z][yb][col];
+  if (r == 0) {
+    return cell[0];
+  }
+  if (r == 1) {
+    return cell[1];
+  }
+  if (r == 2) {
+    return cell[2];
+  }
+  return cell[3];
+}
+
+export function untile4Spec(g: TileGrid): KernelSpec {
+  return { name: 'untile4', source: untile4, output: [g.z * g.rows * g.x], constants: { x: g.x, rows: g.rows } };
+}
+
+/** CPU version (webasm and cpu modes, where the tiles already are a host array [z][yb][x][4]). */
+export function untile4Host(tiles: Float32Array, g: TileGrid): Float32Array {
+  const out = new Float32Array(g.z * g.rows * g.x);
+  for (let z = 0; z < g.z; z++)
+    for (let y = 0; y < g.rows; y++) {
+      const yb = y >> 2;
+      const r = y & 3;
+      const src = (z * g.yb + yb) * g.x * 4 + r;
+      const dst = (z * g.rows + y) * g.x;
+      for (let col = 0; col < g.x; col++) out[dst + col] = tiles[src + col * 4];
+    }
+  return out;
+}
