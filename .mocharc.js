@@ -5,4 +5,5 @@ module.exports = {
   require: ['ts-node/register/transpile-only', 'test/setup.ts'],
   reporter: 'test/reporter.js',
   timeout: 120000,
+  'node-option': ['expose-gc'],
 };

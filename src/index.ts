@@ -2,7 +2,7 @@
  * tiny-ddpm: a tensor and autograd library with gpu.js kernels, and a DDPM built on it.
  * Everything a learner uses is exported from here.
  */
-export { Tensor, Storage, shapeSize, contiguousStrides, isTensor } from './tensor';
+export { Tensor, Storage, shapeSize, contiguousStrides, isTensor, tidy } from './tensor';
 export * from './creation';
 export { noGrad, isGradEnabled, Function, Context, Node, sumToShape } from './autograd';
 export { gradCheck, assertGradCheck } from './gradcheck';

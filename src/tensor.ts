@@ -21,6 +21,9 @@ const storageRegistry = new FinalizationRegistry<{ backend: Backend; buf: Buf }>
   backend.free?.(buf);
 });
 
+/** The open tidy() scopes, innermost last: each collects the storages created inside it. */
+const tidyScopes: Set<Storage>[] = [];
+
 export class Storage {
   private disposed = false;
   constructor(
@@ -29,6 +32,10 @@ export class Storage {
     readonly size: number,
   ) {
     if (backend.free) storageRegistry.register(this, { backend, buf: _buf }, this);
+    tidyScopes[tidyScopes.length - 1]?.add(this);
+  }
+  get isDisposed(): boolean {
+    return this.disposed;
   }
   get buf(): Buf {
     if (this.disposed) throw new Error('tensor: this tensor was disposed; its storage is gone');
@@ -43,6 +50,43 @@ export class Storage {
       this.backend.free(this._buf);
     }
   }
+}
+
+/** Storages held by a value returned from tidy(): a tensor, or arrays / plain objects of them. */
+function collectStorages(value: unknown, into: Set<Storage>, depth = 0): void {
+  if (value instanceof Tensor) into.add(value.storage);
+  else if (depth < 4 && Array.isArray(value)) value.forEach((v) => collectStorages(v, into, depth + 1));
+  else if (depth < 4 && value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    Object.values(value).forEach((v) => collectStorages(v, into, depth + 1));
+  }
+}
+
+/**
+ * Run fn and free every tensor it created except those it returns (like tf.tidy). JavaScript
+ * frees memory only when the garbage collector runs, which a synchronous loop never lets it
+ * do; on a GPU that means textures pile up. A sampling loop wraps each step in tidy().
+ * Tensors made inside must not be kept elsewhere (in a closure or a field) past the call.
+ */
+export function tidy<T>(fn: () => T): T {
+  const scope = new Set<Storage>();
+  tidyScopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } catch (err) {
+    tidyScopes.pop();
+    scope.forEach((s) => s.dispose());
+    throw err;
+  }
+  tidyScopes.pop();
+  const keep = new Set<Storage>();
+  collectStorages(result, keep);
+  const parent = tidyScopes[tidyScopes.length - 1];
+  for (const s of scope) {
+    if (!keep.has(s)) s.dispose();
+    else parent?.add(s); // what survives belongs to the enclosing scope
+  }
+  return result;
 }
 
 export type Shape = number[];
@@ -178,7 +222,9 @@ export class Tensor {
     }
     if (src.backend !== this.backend) throw new Error(`assign_: tensors live on different backends (${src.backend.name} vs ${this.backend.name})`);
     const dense = src.contiguous();
-    this.storage = dense === src && dense.offset === 0 ? dense.storage : new Storage(this.backend, dense.denseBuf(), this.size);
+    // take over a dense storage as it is; never wrap its buffer in a second Storage, or the
+    // first one's finalizer would free the buffer under the parameter
+    this.storage = dense.offset === 0 && dense.storage.size === this.size ? dense.storage : new Storage(this.backend, dense.denseBuf(), this.size);
     this.strides = contiguousStrides(this.shape);
     this.offset = 0;
     return this;

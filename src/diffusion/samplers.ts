@@ -6,7 +6,7 @@
 import { full, randn } from '../creation';
 import { noGrad } from '../autograd';
 import { Generator, defaultGenerator } from '../random';
-import type { Tensor } from '../tensor';
+import { tidy, type Tensor } from '../tensor';
 import type { NoisePredictor } from './forward';
 import type { NoiseSchedule } from './schedule';
 
@@ -130,7 +130,7 @@ export interface SampleOptions {
   generator?: Generator;
   /** called once with x_T, the pure noise the reverse process starts from */
   onStart?: (x: Tensor) => void;
-  /** called after each step with the timestep just denoised and the new sample (for pictures) */
+  /** called after each step with the timestep just denoised and the new sample (for pictures); the tensors are freed after the call returns */
   onStep?: (t: number, x: Tensor, predOriginal: Tensor) => void;
 }
 
@@ -141,10 +141,15 @@ export function sample(model: NoisePredictor, sampler: Sampler, shape: number[],
     let x = randn(shape, { generator }); // x_T
     opts.onStart?.(x);
     for (const t of sampler.timesteps) {
-      const predictedNoise = model(x, full([shape[0]], t)); // eps_theta(x_t, t)
-      const { prevSample, predOriginal } = sampler.step(predictedNoise, t, x, generator);
-      x = prevSample;
-      opts.onStep?.(t, x, predOriginal);
+      // tidy: free this step's intermediate tensors now (a GPU would otherwise fill up)
+      const next = tidy(() => {
+        const predictedNoise = model(x, full([shape[0]], t)); // eps_theta(x_t, t)
+        const { prevSample, predOriginal } = sampler.step(predictedNoise, t, x, generator);
+        opts.onStep?.(t, prevSample, predOriginal);
+        return prevSample;
+      });
+      x.dispose();
+      x = next;
     }
     return x;
   });
