@@ -136,7 +136,7 @@ describe('[unit 6: training] command line', () => {
     [['train', '--model', 'unet-huge'], /unknown --model 'unet-huge'; valid presets: unet-tiny, unet-mini/],
     [['train', '--steps', 'many'], /--steps must be an integer >= 1, got NaN/],
     [['train', '--lr', '5'], /--lr must be in \(0, 1\)/],
-    [['train', '--backend', 'tpu'], /unknown backend 'tpu'/],
+    [['train', '--backend', 'tpu'], /unknown backend "tpu"/],
     [['sample', '--checkpoint', '/nonexistent/ckpt.safetensors'], /sample: no checkpoint at '\/nonexistent\/ckpt.safetensors'/],
     [['sample'], /Missing required argument: checkpoint/],
     [['noise', '--index', '-1'], /noise: --index must be an integer in \[0, 10000\)/],
