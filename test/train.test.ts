@@ -107,6 +107,27 @@ describe('[unit 6: training] DDPM trainer', function () {
     expect(fs.readFileSync(file).equals(before)).to.equal(true);
   });
 
+  it('data parallelism over 2 threads gives the same training as 1 thread (up to float32 summation order)', async () => {
+    const one = tmp();
+    await train({ ...baseConfig, dataset: squares(), outDir: one, steps: 2, workers: 1 }, { stream: quiet });
+    const two = tmp();
+    const r = await train({ ...baseConfig, dataset: squares(), outDir: two, steps: 2, workers: 2 }, { stream: quiet });
+    expect(r.step).to.equal(2);
+    const a = readSafetensors(path.join(one, 'checkpoint.safetensors'));
+    const b = readSafetensors(path.join(two, 'checkpoint.safetensors'));
+    const lossesOf = (dir: string) => fs.readFileSync(path.join(dir, 'loss.csv'), 'utf8').trim().split('\n').slice(1).map((row) => Number(row.split(',')[1]));
+    const [l1, l2] = [lossesOf(one), lossesOf(two)];
+    l1.forEach((l, i) => expect(l2[i]).to.be.closeTo(l, 1e-5 * Math.abs(l)));
+    let worst = 0;
+    for (const n of Object.keys(a.tensors).filter((k) => k.startsWith('model.'))) {
+      const x = a.tensors[n].data;
+      const y = b.tensors[n].data;
+      for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]));
+    }
+    // two Adam steps of lr 1e-3 move a weight by ~2e-3; the threads only change summation order
+    expect(worst).to.be.below(1e-4);
+  });
+
   it('validates its configuration', async () => {
     let err: Error | null = null;
     try {
@@ -136,6 +157,7 @@ describe('[unit 6: training] command line', () => {
     [['train', '--model', 'unet-huge'], /unknown --model 'unet-huge'; valid presets: unet-tiny, unet-mini/],
     [['train', '--steps', 'many'], /--steps must be an integer >= 1, got NaN/],
     [['train', '--lr', '5'], /--lr must be in \(0, 1\)/],
+    [['train', '--workers', '0'], /--workers must be an integer >= 1, got 0/],
     [['train', '--backend', 'tpu'], /unknown backend "tpu"/],
     [['sample', '--checkpoint', '/nonexistent/ckpt.safetensors'], /sample: no checkpoint at '\/nonexistent\/ckpt.safetensors'/],
     [['sample'], /Missing required argument: checkpoint/],

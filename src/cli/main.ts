@@ -65,6 +65,7 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           .option('num-samples', { type: 'number', default: d.numSamples })
           .option('sampler', { type: 'string', choices: ['ddim', 'ddpm'], default: d.sampler, describe: 'sampler for the grids' })
           .option('sample-steps', { type: 'number', default: d.sampleSteps, describe: 'DDIM steps for the grids' })
+          .option('workers', { type: 'number', default: d.workers, describe: 'threads that share each batch (data parallelism; e.g. the number of cores)' })
           .option('log-every', { type: 'number', default: d.logEvery, describe: 'progress line every N steps (when not on a terminal)' })
           .option('resume', { type: 'string', describe: 'continue from <out>/checkpoint.safetensors (no value) or from this file' }),
       async (a) => {
@@ -78,7 +79,7 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           gradClip: a['grad-clip'] as number, seed: a.seed as number, timesteps: a.timesteps as number,
           betaSchedule: a['beta-schedule'] as TrainConfig['betaSchedule'], outDir, checkpointEvery: a['checkpoint-every'] as number,
           sampleEvery: a['sample-every'] as number, numSamples: a['num-samples'] as number, sampler: a.sampler as TrainConfig['sampler'],
-          sampleSteps: a['sample-steps'] as number, logEvery: a['log-every'] as number,
+          sampleSteps: a['sample-steps'] as number, logEvery: a['log-every'] as number, workers: a.workers as number,
           resume: a.resume === undefined ? false : a.resume === '' ? true : (a.resume as string),
         };
         if (typeof config.model === 'string' && !UNET_PRESETS[config.model]) {

@@ -1,7 +1,7 @@
 /**
  * The forward (noising) process and the training objective of DDPM (Ho et al. 2020).
  */
-import { tensor, randn } from '../creation';
+import { randn } from '../creation';
 import { mseLoss } from '../ops/loss';
 import { Generator, defaultGenerator } from '../random';
 import { Tensor } from '../tensor';
@@ -41,16 +41,29 @@ export interface LossResult {
   noisy: Tensor;
 }
 
+/** Draw what Algorithm 1 draws for a batch: t ~ Uniform({0..T-1}) per image, then eps ~ N(0, I). */
+export function drawTimestepsAndNoise(schedule: NoiseSchedule, shape: number[], generator: Generator = defaultGenerator): { t: Int32Array; noise: Tensor } {
+  const t = Int32Array.from({ length: shape[0] }, () => generator.randint(schedule.T));
+  const noise = randn(shape, { generator });
+  return { t, noise };
+}
+
+/**
+ * The denoising loss for given t and noise:
+ *   L = mean || noise - eps_theta(sqrt(abar_t) x_0 + sqrt(1 - abar_t) noise, t) ||^2
+ */
+export function denoisingLoss(model: NoisePredictor, schedule: NoiseSchedule, x0: Tensor, t: Int32Array, noise: Tensor): LossResult {
+  const noisy = addNoise(schedule, x0, noise, t);
+  const predicted = model(noisy, Tensor.fromBuf(x0.backend.fromArray(Float32Array.from(t)), [t.length], x0.backend));
+  return { loss: mseLoss(predicted, noise), t, noise, noisy };
+}
+
 /**
  * The simplified DDPM objective (Algorithm 1, eq. 14): for each image draw t uniformly,
  * noise it, and regress the network's prediction onto the noise that was added:
  *   L = || noise - eps_theta(sqrt(abar_t) x_0 + sqrt(1 - abar_t) noise, t) ||^2
  */
 export function diffusionLoss(model: NoisePredictor, schedule: NoiseSchedule, x0: Tensor, generator: Generator = defaultGenerator): LossResult {
-  const batch = x0.shape[0];
-  const t = Int32Array.from({ length: batch }, () => generator.randint(schedule.T)); // t ~ Uniform({0..T-1})
-  const noise = randn(x0.shape, { generator }); // eps ~ N(0, I)
-  const noisy = addNoise(schedule, x0, noise, t);
-  const predicted = model(noisy, tensor(Float32Array.from(t), [batch]));
-  return { loss: mseLoss(predicted, noise), t, noise, noisy };
+  const { t, noise } = drawTimestepsAndNoise(schedule, x0.shape, generator);
+  return denoisingLoss(model, schedule, x0, t, noise);
 }

@@ -19,7 +19,8 @@ import { tensor } from '../creation';
 import { loadDataset } from '../data';
 import { DataLoader } from '../data/loader';
 import type { ImageDataset } from '../data/dataset';
-import { diffusionLoss } from '../diffusion/forward';
+import { denoisingLoss, drawTimestepsAndNoise } from '../diffusion/forward';
+import { DataParallel } from './parallel';
 import { DdimSampler, DdpmSampler, type Sampler } from '../diffusion/samplers';
 import { NoiseSchedule, type BetaSchedule } from '../diffusion/schedule';
 import { writeGridPng } from '../image/png';
@@ -71,6 +72,8 @@ export interface TrainConfig {
   logEvery: number;
   /** continue from outDir/checkpoint.safetensors (true) or from this file */
   resume: boolean | string;
+  /** threads that share each batch (data parallelism over worker threads; 1 = this thread only) */
+  workers: number;
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -94,6 +97,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   sampleSteps: 50,
   logEvery: 25,
   resume: false,
+  workers: 1,
 };
 
 export interface TrainResult {
@@ -181,6 +185,8 @@ export function validateTrainConfig(cfg: TrainConfig): void {
   posInt('warmup', 0);
   posInt('limit', 0);
   posInt('logEvery');
+  posInt('workers');
+  if (cfg.workers > cfg.batchSize) throw new Error(`train: --workers ${cfg.workers} is more than the batch size ${cfg.batchSize}`);
   if (!(cfg.lr > 0 && cfg.lr < 1)) throw new Error(`train: --lr must be in (0, 1), got ${cfg.lr}`);
   if (!(cfg.emaDecay >= 0 && cfg.emaDecay < 1)) throw new Error(`train: --ema-decay must be in [0, 1), got ${cfg.emaDecay}`);
   if (!(cfg.gradClip >= 0)) throw new Error(`train: --grad-clip must be >= 0, got ${cfg.gradClip}`);
@@ -273,23 +279,31 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
 
   const progress = new ProgressBar({ total: cfg.steps, batchSize: cfg.batchSize, stream: hooks.stream, logEvery: cfg.logEvery, startStep: step });
   progress.setState(resumedExtra.smoothing);
-  progress.log(`training ${typeof cfg.model === 'string' ? cfg.model : 'custom UNet'} (${model.numParameters().toLocaleString('en-US')} parameters) on ${dataset.name} (${dataset.n} images ${c}x${h}x${w}), backend ${getBackend().name}, steps ${step}..${cfg.steps}, batch ${cfg.batchSize}`);
+  progress.log(`training ${typeof cfg.model === 'string' ? cfg.model : 'custom UNet'} (${model.numParameters().toLocaleString('en-US')} parameters) on ${dataset.name} (${dataset.n} images ${c}x${h}x${w}), backend ${getBackend().name}${cfg.workers > 1 ? ` x ${cfg.workers} threads` : ''}, steps ${step}..${cfg.steps}, batch ${cfg.batchSize}`);
   let lastLoss = NaN;
   let stopped: TrainResult['stopped'] = 'done';
+  // the workers run the same backend: 'gpujs-webasm' -> 'gpujs:webasm'
+  const parallel = cfg.workers > 1 ? new DataParallel(cfg.workers, getBackend().name.replace('gpujs-', 'gpujs:'), model, schedule) : null;
   try {
     while (step < cfg.steps) {
       const batch = loader.next();
       const x0 = tensor(batch.images, batch.shape); // [B, C, H, W] in [-1, 1]
       optimizer.lr = lrAt(step);
-      const { loss } = diffusionLoss((x, t) => model.forward(x, t), schedule, x0, generator); // Algorithm 1
-      lastLoss = loss.item();
+      // Algorithm 1: t ~ Uniform({0..T-1}), eps ~ N(0, I), loss = ||eps - eps_theta(x_t, t)||^2
+      const { t, noise } = drawTimestepsAndNoise(schedule, x0.shape, generator);
+      optimizer.zeroGrad();
+      if (parallel) {
+        lastLoss = parallel.lossAndGradients(model, schedule, x0, t, noise); // shards on every core
+      } else {
+        const { loss } = denoisingLoss((x, tt) => model.forward(x, tt), schedule, x0, t, noise);
+        lastLoss = loss.item();
+        if (Number.isFinite(lastLoss)) loss.backward();
+      }
       if (!Number.isFinite(lastLoss)) {
         stopped = 'nonfinite';
         progress.log(`train: the loss became ${lastLoss} at step ${step + 1}; stopping without saving. The last good checkpoint is ${fs.existsSync(checkpointFile) ? checkpointFile : '(none yet)'}. Try a lower --lr or --grad-clip 1.`);
         break;
       }
-      optimizer.zeroGrad();
-      loss.backward();
       // the global gradient norm (clipped to gradClip when set) is also the NaN guard on gradients
       const gradNorm = clipGradNorm(model.parameters(), cfg.gradClip > 0 ? cfg.gradClip : Infinity);
       if (!Number.isFinite(gradNorm)) {
@@ -325,6 +339,7 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
       }
     }
   } finally {
+    await parallel?.close();
     process.removeListener('SIGINT', onSigint);
     progress.finish();
   }
