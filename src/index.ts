@@ -27,3 +27,8 @@ export type { TrainConfig, TrainResult, TrainHooks } from './train/trainer';
 export { sampleWithSnapshots, writeReverseProcessPng, writeNoiseStripPng, writeSingleImages } from './train/pictures';
 export { resolveBackend, BACKEND_SPECS } from './backend/select';
 export { featureStats, frechetDistance } from './metrics/fid';
+export { SmallCnn, DEFAULT_CLASSIFIER_CONFIG, classify, evaluateAccuracy, trainClassifier, saveClassifier, loadClassifier, readClassifierInfo, shippedClassifierPath } from './classifier';
+export type { ClassifierConfig, ClassifierOutputs, AccuracyResult, TrainClassifierOptions, TrainClassifierResult, EpochRecord, ClassifierInfo, LoadedClassifier } from './classifier';
+export { evaluateSamples, realReference, classCoverage, normalizedEntropy, recognizedShare, RECOGNIZED_THRESHOLD } from './metrics/sample-quality';
+export type { SampleQuality, RealReference, ClassCoverage, EvaluateSamplesOptions } from './metrics/sample-quality';
+export { readPngFolder } from './metrics/png-folder';

@@ -4,6 +4,8 @@
  *   tiny-ddpm train    train a DDPM (default: unet-tiny on the bundled MNIST digits)
  *   tiny-ddpm sample   draw images from a checkpoint with DDPM or DDIM
  *   tiny-ddpm noise    picture the forward process on one real image
+ *   tiny-ddpm eval     score a folder of samples: FID, its real-vs-real floor, recognized share, class coverage
+ *   tiny-ddpm classifier  train the small CNN that eval measures with
  * Every argument is checked; a bad one gets one clear line and exit code 2, not a stack trace.
  */
 import * as fs from 'fs';
@@ -15,6 +17,7 @@ import { setBackend } from '../backend/registry';
 import { resolveBackend } from '../backend/select';
 import { DEFAULT_TRAIN_CONFIG, train, validateTrainConfig, type TrainConfig } from '../train/trainer';
 import { sampleCommand, noiseCommand } from './commands';
+import { evalCommand, classifierCommand } from './eval';
 import { UNET_PRESETS } from '../nn/unet';
 import { DATASET_SPEC_FORMS } from '../data';
 
@@ -67,6 +70,9 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           .option('sample-steps', { type: 'number', default: d.sampleSteps, describe: 'DDIM steps for the grids' })
           .option('workers', { type: 'number', default: d.workers, describe: 'threads that share each batch (data parallelism; e.g. the number of cores)' })
           .option('log-every', { type: 'number', default: d.logEvery, describe: 'progress line every N steps (when not on a terminal)' })
+          .option('eval-every', { type: 'number', default: d.evalEvery, describe: 'every N steps, score --eval-samples DDIM samples (FID, recognized, coverage) into <out>/eval.csv (0 = off)' })
+          .option('eval-samples', { type: 'number', default: d.evalSamples, describe: 'samples per evaluation (and real images on each side)' })
+          .option('eval-classifier', { type: 'string', default: d.evalClassifier, describe: 'classifier for --eval-every (default: assets/<dataset>-classifier.safetensors)' })
           .option('resume', { type: 'string', describe: 'continue from <out>/checkpoint.safetensors (no value) or from this file' }),
       async (a) => {
         const outDir = a.out as string;
@@ -80,6 +86,7 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           betaSchedule: a['beta-schedule'] as TrainConfig['betaSchedule'], outDir, checkpointEvery: a['checkpoint-every'] as number,
           sampleEvery: a['sample-every'] as number, numSamples: a['num-samples'] as number, sampler: a.sampler as TrainConfig['sampler'],
           sampleSteps: a['sample-steps'] as number, logEvery: a['log-every'] as number, workers: a.workers as number,
+          evalEvery: a['eval-every'] as number, evalSamples: a['eval-samples'] as number, evalClassifier: a['eval-classifier'] as string,
           resume: a.resume === undefined ? false : a.resume === '' ? true : (a.resume as string),
         };
         if (typeof config.model === 'string' && !UNET_PRESETS[config.model]) {
@@ -127,7 +134,45 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           .option('out', { type: 'string', default: 'runs/noise.png' }),
       (a) => noiseCommand(a as never, log),
     )
-    .demandCommand(1, 'Name a command: train, sample or noise (see --help).')
+    .command(
+      'eval',
+      'Score a folder of samples (what sample writes to <out>/images) with a classifier trained on the real data: ' +
+        'FID against held-out real images, the real-vs-real FID floor at the same N, the share of confidently recognized samples, and class coverage',
+      (y) =>
+        backendOption(y)
+          .option('samples', { type: 'string', demandOption: true, describe: 'folder of PNG images, e.g. runs/mnist/sampled/images' })
+          .option('dataset', { type: 'string', default: 'mnist', describe: `the real images: ${DATASET_SPEC_FORMS.join(' | ')}` })
+          .option('classifier', { type: 'string', describe: 'classifier weights (default: the shipped assets/<dataset>-classifier.safetensors)' })
+          .option('n', { type: 'number', describe: 'images on each side (default: all PNGs, at most the held-out set)' })
+          .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON instead of a table' }),
+      (a) => {
+        evalCommand(
+          { samples: a.samples as string, dataset: a.dataset as string, classifier: a.classifier as string | undefined, n: a.n as number | undefined, json: a.json as boolean },
+          log, undefined, () => useBackend(a.backend as string, log),
+        );
+      },
+    )
+    .command(
+      'classifier',
+      'Train the small CNN that eval measures with, and save it with its held-out accuracy ' +
+        '(the shipped assets/mnist-classifier.safetensors came from the defaults: 99 s of training on 2 CPU cores with gpujs:webasm, 98.0% on the 1,000 held-out digits; assets/fashion-mnist-classifier.safetensors: --dataset fashion-mnist --limit 20000, 261 s, 88.1% on the 10,000 test images)',
+      (y) =>
+        backendOption(y)
+          .option('dataset', { type: 'string', default: 'mnist', describe: `dataset: ${DATASET_SPEC_FORMS.join(' | ')}` })
+          .option('out', { type: 'string', describe: 'weights file (default: assets/<dataset>-classifier.safetensors)' })
+          .option('epochs', { type: 'number', default: 4 })
+          .option('batch-size', { type: 'number', default: 32 })
+          .option('lr', { type: 'number', default: 5e-3, describe: 'peak learning rate (Adam, cosine decay to 0)' })
+          .option('seed', { type: 'number', default: 0 })
+          .option('limit', { type: 'number', default: 0, describe: 'train on the first N training images only (0 = all)' }),
+      (a) => {
+        classifierCommand(
+          { dataset: a.dataset as string, out: a.out as string | undefined, epochs: a.epochs as number, batchSize: a['batch-size'] as number, lr: a.lr as number, seed: a.seed as number, limit: a.limit as number, backend: a.backend as string },
+          log, () => useBackend(a.backend as string, log).name,
+        );
+      },
+    )
+    .demandCommand(1, 'Name a command: train, sample, noise, eval or classifier (see --help).')
     .strict()
     .fail((msg, err, y) => {
       if (err) throw err;

@@ -33,6 +33,7 @@ import { lrSchedule } from '../optim/schedule';
 import { Generator } from '../random';
 import { sampleWithSnapshots, writeReverseProcessPng } from './pictures';
 import { ProgressBar } from './progress';
+import { TrainingEvaluator } from '../metrics/training-eval';
 
 /** Everything a learner may change about a run, in one place. */
 export interface TrainConfig {
@@ -74,6 +75,12 @@ export interface TrainConfig {
   resume: boolean | string;
   /** threads that share each batch (data parallelism over worker threads; 1 = this thread only) */
   workers: number;
+  /** score evalSamples DDIM samples every N steps (and at the end): FID, recognized share, coverage, in eval.csv (0 = off) */
+  evalEvery: number;
+  /** samples per evaluation and real images on each side; FID's bias grows as it falls, so keep it well above the 64 feature dims */
+  evalSamples: number;
+  /** classifier weights for evalEvery ('' = the shipped assets/<dataset>-classifier.safetensors) */
+  evalClassifier: string;
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -98,6 +105,9 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   logEvery: 25,
   resume: false,
   workers: 1,
+  evalEvery: 0,
+  evalSamples: 256,
+  evalClassifier: '',
 };
 
 export interface TrainResult {
@@ -186,6 +196,8 @@ export function validateTrainConfig(cfg: TrainConfig): void {
   posInt('limit', 0);
   posInt('logEvery');
   posInt('workers');
+  posInt('evalEvery', 0);
+  posInt('evalSamples', 2);
   if (cfg.workers > cfg.batchSize) throw new Error(`train: --workers ${cfg.workers} is more than the batch size ${cfg.batchSize}`);
   if (!(cfg.lr > 0 && cfg.lr < 1)) throw new Error(`train: --lr must be in (0, 1), got ${cfg.lr}`);
   if (!(cfg.emaDecay >= 0 && cfg.emaDecay < 1)) throw new Error(`train: --ema-decay must be in [0, 1), got ${cfg.emaDecay}`);
@@ -252,6 +264,13 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
     });
   const [c, h, w] = [dataset.channels, dataset.height, dataset.width];
   const sampleShape = [cfg.numSamples, c, h, w];
+  // sample quality every evalEvery steps (src/metrics/training-eval.ts); built now, so a missing classifier fails before training
+  const evaluator = cfg.evalEvery > 0 ? new TrainingEvaluator({ outDir: out, dataset: cfg.dataset, n: cfg.evalSamples, classifier: cfg.evalClassifier, resumedStep: step }) : null;
+  const evaluate = () => {
+    const t0 = Date.now();
+    const run = sampleWithEma(model, ema, makeSampler('ddim', schedule, cfg.sampleSteps), [cfg.evalSamples, c, h, w], cfg.seed + 3);
+    return evaluator!.evaluate(step, run.samples.toArray(), c, h, w, (Date.now() - t0) / 1000).line;
+  };
   const writeSamples = () => {
     const sampler = makeSampler(cfg.sampler, schedule, cfg.sampleSteps);
     const run = sampleWithEma(model, ema, sampler, sampleShape, cfg.seed + 2);
@@ -331,6 +350,7 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
         plotLoss();
         progress.log(`step ${step}: samples in ${file}`);
       }
+      if (evaluator && (step % cfg.evalEvery === 0 || last)) progress.log(evaluate());
       if (interrupted || hooks.shouldStop?.()) {
         if (step % cfg.checkpointEvery !== 0 && !last) save();
         stopped = 'interrupted';
