@@ -6,6 +6,10 @@
  *   npx ts-node --transpile-only bench/kernels.ts                 # batch 64, all backends
  *   xvfb-run -a -s "-ac -screen 0 1280x1024x24" npx ts-node --transpile-only bench/kernels.ts
  *   npx ts-node --transpile-only bench/kernels.ts --batch 8 --backends ref,gpujs:webasm --seconds 0.3
+ *   --only conv3x3      run the cases whose name contains this
+ *
+ * `gpujs:webasm-stock` is webasm without the code-generator patch
+ * (src/backend/gpujs/webasm-codegen-patch.ts), for comparison in the same run.
  *
  * Inputs are uploaded once; a measurement repeats the kernel for about --seconds (at least
  * once, after a warm-up call that compiles), freeing each output, then waits for the device
@@ -15,6 +19,7 @@
 import type { Backend, Buf, Conv2dParams, MatmulParams } from '../src/backend/backend';
 import { createBackend } from '../src/backend/gpujs/select';
 import { availability } from '../src/backend/gpujs/availability';
+import { GpuJsBackend } from '../src/backend/gpujs/backend';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -22,7 +27,8 @@ function arg(name: string, fallback: string): string {
 }
 const BATCH = Number(arg('batch', '64'));
 const SECONDS = Number(arg('seconds', '0.5'));
-const WANT = arg('backends', 'ref,gpujs:webasm,gpujs:cpu,gpujs:gpu').split(',');
+const WANT = arg('backends', 'ref,gpujs:webasm,gpujs:webasm-stock,gpujs:cpu,gpujs:gpu').split(',');
+const ONLY = arg('only', '');
 
 interface Case {
   name: string;
@@ -33,15 +39,16 @@ interface Case {
 
 const random = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 0.5);
 
-function conv(name: string, n: number, cin: number, hw: number, cout: number, stride: number, which: 'forward' | 'backwardInput' | 'backwardWeight'): Case {
-  const oh = Math.floor((hw + 2 - 3) / stride) + 1;
-  const p: Conv2dParams = { n, cin, h: hw, w: hw, cout, kh: 3, kw: 3, strideH: stride, strideW: stride, padH: 1, padW: 1, oh, ow: oh };
+function conv(name: string, n: number, cin: number, hw: number, cout: number, stride: number, which: 'forward' | 'backwardInput' | 'backwardWeight', k = 3): Case {
+  const pad = (k - 1) / 2;
+  const oh = Math.floor((hw + 2 * pad - k) / stride) + 1;
+  const p: Conv2dParams = { n, cin, h: hw, w: hw, cout, kh: k, kw: k, strideH: stride, strideW: stride, padH: pad, padW: pad, oh, ow: oh };
   return {
-    name: `conv3x3 ${which} ${name}`,
-    flops: 2 * n * cout * oh * oh * cin * 9,
+    name: `conv${k}x${k} ${which} ${name}`,
+    flops: 2 * n * cout * oh * oh * cin * k * k,
     setup: (b) => {
       const x = b.fromArray(random(n * cin * hw * hw));
-      const w = b.fromArray(random(cout * cin * 9));
+      const w = b.fromArray(random(cout * cin * k * k));
       const gy = b.fromArray(random(n * cout * oh * oh));
       if (which === 'forward') return () => b.conv2d(x, w, p);
       if (which === 'backwardInput') return () => b.conv2dBackwardInput(gy, w, p);
@@ -69,8 +76,16 @@ const CASES: Case[] = [
   conv(`[${B},32,28,28] -> 32`, B, 32, 28, 32, 1, 'backwardInput'),
   conv(`[${B},32,28,28] -> 32`, B, 32, 28, 32, 1, 'backwardWeight'),
   conv(`[${B},32,28,28] -> 32 stride 2 (downsample)`, B, 32, 28, 32, 2, 'forward'),
+  conv(`[${B},32,28,28] -> 32 stride 2`, B, 32, 28, 32, 2, 'backwardInput'),
+  conv(`[${B},32,28,28] -> 32 stride 2`, B, 32, 28, 32, 2, 'backwardWeight'),
   conv(`[${B},64,14,14] -> 64 (down1)`, B, 64, 14, 64, 1, 'forward'),
+  conv(`[${B},64,14,14] -> 64`, B, 64, 14, 64, 1, 'backwardInput'),
+  conv(`[${B},64,14,14] -> 64`, B, 64, 14, 64, 1, 'backwardWeight'),
   conv(`[${B},64,7,7] -> 64 (down2, mid)`, B, 64, 7, 64, 1, 'forward'),
+  conv(`[${B},64,7,7] -> 64`, B, 64, 7, 64, 1, 'backwardInput'),
+  conv(`[${B},64,7,7] -> 64`, B, 64, 7, 64, 1, 'backwardWeight'),
+  conv(`[${B},32,28,28] -> 64 (skip)`, B, 32, 28, 64, 1, 'forward', 1),
+  matmul('512^3', 1, 512, 512, 512),
   matmul(`attention q k^T [${B}] x [49,64] x [64,49]`, B, 49, 64, 49, true),
   matmul(`attention a v [${B}] x [49,49] x [49,64]`, B, 49, 49, 64),
   matmul(`linear [${B},128] x [128,128]`, 1, B, 128, 128),
@@ -97,18 +112,19 @@ function main(): void {
   const backends: { spec: string; backend: Backend }[] = [];
   for (const spec of WANT) {
     if (spec.startsWith('gpujs:')) {
-      const ok = availability(spec.slice(6) as 'gpu' | 'webasm' | 'cpu');
+      const ok = availability(spec.slice(6).replace('-stock', '') as 'gpu' | 'webasm' | 'cpu');
       if (!ok.ok) {
         console.log(`(${spec} skipped: ${ok.reason})`);
         continue;
       }
     }
-    backends.push({ spec, backend: createBackend(spec).backend });
+    if (spec === 'gpujs:webasm-stock') backends.push({ spec, backend: new GpuJsBackend({ mode: 'webasm', webasmPatch: false }) });
+    else backends.push({ spec, backend: createBackend(spec).backend });
   }
   console.log(`batch ${BATCH}, ~${SECONDS}s per measurement; GFLOP/s (ratio to ref)\n`);
   const width = Math.max(...CASES.map((c) => c.name.length));
   console.log(['kernel'.padEnd(width), ...backends.map((b) => b.spec.padStart(18))].join(' '));
-  for (const c of CASES) {
+  for (const c of CASES.filter((c) => c.name.includes(ONLY))) {
     const rates = backends.map((b) => measure(b.backend, c));
     const refRate = backends.findIndex((b) => b.spec === 'ref');
     const cells = rates.map((r, i) => {

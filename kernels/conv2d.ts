@@ -20,7 +20,7 @@
  * past the 2^24 that float32 index math can address exactly).
  */
 import type { Conv2dParams } from '../src/backend/backend';
-import type { KernelSpec, KernelThis } from './kernel';
+import { floorDivSource, type KernelSpec, type KernelThis } from './kernel';
 
 type ConvConstants = {
   cin: number;
@@ -237,4 +237,346 @@ export function conv2dBackwardWeightSpec(p: Conv2dParams): KernelSpec {
 /** Called with (partials). */
 export function sumSlicesSpec(slices: number, size: number): KernelSpec {
   return { name: 'conv2d.sumSlices', source: sumSlices, output: [size], constants: { slices, size } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stride-1 convolutions on a padded input, written for vector code (issue 7).
+//
+// The input is padded once per call (pad2d): xp [planes, hp, wp], zeros around the image, so
+// the kernels need no bounds tests. A thread's x is its position on the padded row grid,
+// p = oy * wp + ox (ox < ow real, ox >= ow junk columns the layout step drops), so tap (ky, kx)
+// of a channel reads xp[p + channel base + ky * wp + kx]: on webasm the 4 lanes of a SIMD quad
+// read 4 consecutive floats, which the patched code generator (src/backend/gpujs/
+// webasm-codegen-patch.ts) emits as one v128.load; the weights depend only on thread.y, z and
+// the channel loop, so they are splat loads shared by the quad. The x grid ends at the last
+// real cell, (oh - 1) * wp + ow, so the last tap of the last cell reads the last padded float:
+// every read is inside xp. The taps are unrolled into the source (one template per kernel
+// size, padded width and weight order), with their offsets as literals.
+//
+// Backward-input is the same kernel: dx is the full correlation of dy, padded by
+// (kh - 1 - ph, kw - 1 - pw), with the weights flipped and cin/cout swapped.
+// Backward-weight puts the output channel on thread.x, reading dy transposed to
+// [n, oh * ow, cout] (4 consecutive channels: one vector load) and the padded input as splats,
+// 4 weight columns (ci, ky, kx) per thread; sumSlicesT adds the batch slices and transposes
+// [ckk, cout] back to [cout, ckk].
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Output [wp, hp, planes]: xp[z][y][x] = x[z][(y - ph) / sh][(x - pw) / sw] where both divide
+ * exactly and land inside x, else 0: zero padding (sh = sw = 1), or the zero-dilated,
+ * padded dy of a strided conv's backward-input. (Small integers: a float division by sh is
+ * exact enough to test.)
+ */
+function pad2d(this: KernelThis<{ h: number; w: number; ph: number; pw: number; sh: number; sw: number; hw: number }>, x: Float32Array): number {
+  const tx = this.thread.x - this.constants.pw;
+  const ty = this.thread.y - this.constants.ph;
+  const ix = Math.floor((tx + 0.5) / this.constants.sw);
+  const iy = Math.floor((ty + 0.5) / this.constants.sh);
+  const inside = tx >= 0 && ty >= 0 && ix * this.constants.sw == tx && iy * this.constants.sh == ty && ix < this.constants.w && iy < this.constants.h ? 1 : 0;
+  return inside > 0 ? x[this.thread.z * this.constants.hw + (inside > 0 ? iy * this.constants.w + ix : 0)] : 0;
+}
+
+/** Called with (x [planes, h, w]); gives [planes, hp, wp]: x dilated by (sh, sw) at offset (ph, pw). */
+export function pad2dSpec(planes: number, h: number, w: number, ph: number, pw: number, hp = h + 2 * ph, wp = w + 2 * pw, sh = 1, sw = 1): KernelSpec {
+  const source = sh === 1 && sw === 1 ? zeroPad2d : pad2d;
+  return { name: 'conv2d.pad', source, output: [wp, hp, planes], constants: { h, w, ph, pw, sh, sw, hw: h * w } };
+}
+
+/** pad2d without dilation: no divisions. */
+function zeroPad2d(this: KernelThis<{ h: number; w: number; ph: number; pw: number; hw: number }>, x: Float32Array): number {
+  const ix = this.thread.x - this.constants.pw;
+  const iy = this.thread.y - this.constants.ph;
+  const inside = ix >= 0 && ix < this.constants.w && iy >= 0 && iy < this.constants.h ? 1 : 0;
+  return inside > 0 ? x[this.thread.z * this.constants.hw + (inside > 0 ? iy * this.constants.w + ix : 0)] : 0;
+}
+
+export interface PaddedConv {
+  n: number;
+  /** channels summed over, and channels produced */
+  cin: number;
+  cout: number;
+  /** padded input plane */
+  hp: number;
+  wp: number;
+  kh: number;
+  kw: number;
+  /** output rows and real columns */
+  oh: number;
+  ow: number;
+  /** weight element of (out channel o, in channel i, tap t): o * wOut + i * wIn + t' */
+  wOut: number;
+  wIn: number;
+  /** t' = ky * kw + kx, or flipped: (kh - 1 - ky) * kw + (kw - 1 - kx) */
+  flip: boolean;
+}
+
+function paddedConvSource(c: PaddedConv): string {
+  const taps: string[] = [];
+  for (let ky = 0; ky < c.kh; ky++) {
+    const xs: string[] = [];
+    for (let kx = 0; kx < c.kw; kx++) {
+      const k = ky * c.kw + kx;
+      const xoff = ky * c.wp + kx;
+      taps.push(`    const x${k} = xp[this.thread.x + xc${xoff > 0 ? ` + ${xoff}` : ''}];`);
+      xs.push(String(k));
+    }
+    for (let r = 0; r < 4; r++) {
+      const terms = xs.map((k) => {
+        const kk = Number(k);
+        const t = c.flip ? c.kh * c.kw - 1 - kk : kk;
+        return `w[a${r}${t > 0 ? ` + ${t}` : ''}] * x${k}`;
+      });
+      taps.push(`    s${r} += ${terms.join(' + ')};`);
+    }
+  }
+  return `function conv2dPadded(xp, w) {
+  const c0 = this.thread.y * 4;
+  const c1 = c0 + 1 < this.constants.cout ? c0 + 1 : this.constants.coutLast;
+  const c2 = c0 + 2 < this.constants.cout ? c0 + 2 : this.constants.coutLast;
+  const c3 = c0 + 3 < this.constants.cout ? c0 + 3 : this.constants.coutLast;
+  const w0 = c0 * this.constants.wOut;
+  const w1 = c1 * this.constants.wOut;
+  const w2 = c2 * this.constants.wOut;
+  const w3 = c3 * this.constants.wOut;
+  const img = this.thread.z * this.constants.imgStride;
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  for (let ci = 0; ci < this.constants.cin; ci++) {
+    const xc = img + ci * this.constants.hpwp;
+    const wc = ci * this.constants.wIn;
+    const a0 = wc + w0;
+    const a1 = wc + w1;
+    const a2 = wc + w2;
+    const a3 = wc + w3;
+${taps.join('\n')}
+  }
+  return [s0, s1, s2, s3];
+}`;
+}
+
+/** Called with (xp, w); a tile grid over the padded rows (tile4.pitch), see tiles.ts. */
+export function paddedConvSpec(name: string, c: PaddedConv): KernelSpec {
+  const x = (c.oh - 1) * c.wp + c.ow;
+  return {
+    name,
+    source: paddedConvSource(c),
+    output: [x, Math.ceil(c.cout / 4), c.n],
+    constants: {
+      cin: c.cin, cout: c.cout, coutLast: c.cout - 1, hpwp: c.hp * c.wp, imgStride: c.cin * c.hp * c.wp, wOut: c.wOut, wIn: c.wIn,
+      // baked into the source as literals; here for the cache key
+      wp: c.wp, kh: c.kh, kw: c.kw, flip: c.flip ? 1 : 0,
+    },
+    tile4: { rows: c.cout, width: c.ow, pitch: c.wp },
+  };
+}
+
+/** The stride-1 forward conv as a PaddedConv over x padded by (ph, pw). */
+export function forwardPadded(p: Conv2dParams): PaddedConv {
+  return { n: p.n, cin: p.cin, cout: p.cout, hp: p.h + 2 * p.padH, wp: p.w + 2 * p.padW, kh: p.kh, kw: p.kw, oh: p.oh, ow: p.ow, wOut: p.cin * p.kh * p.kw, wIn: p.kh * p.kw, flip: false };
+}
+
+/**
+ * The backward-input conv (any stride): dy dilated by the stride and padded by
+ * (kh - 1 - ph, kw - 1 - pw) to [h + kh - 1, w + kw - 1] (pad2dSpec), weights flipped,
+ * channels swapped: dx[iy, ix] = sum_{co, ky', kx'} dp[iy + ky', ix + kx'] w[co, ci, kh-1-ky', kw-1-kx'].
+ */
+export function backwardInputPadded(p: Conv2dParams): PaddedConv {
+  return { n: p.n, cin: p.cout, cout: p.cin, hp: p.h + p.kh - 1, wp: p.w + p.kw - 1, kh: p.kh, kw: p.kw, oh: p.h, ow: p.w, wOut: p.kh * p.kw, wIn: p.cin * p.kh * p.kw, flip: true };
+}
+
+/** Whether the padded forward kernel applies: stride 1. */
+export function paddedForwardApplies(p: Conv2dParams): boolean {
+  return p.strideH === 1 && p.strideW === 1 && p.oh > 0 && p.ow > 0;
+}
+
+/** Whether the padded backward-input kernel applies: padding below the kernel size (dy is padded by kh - 1 - ph). */
+export function paddedBackwardInputApplies(p: Conv2dParams): boolean {
+  return p.padH <= p.kh - 1 && p.padW <= p.kw - 1 && p.oh > 0 && p.ow > 0;
+}
+
+type WeightTConstants = {
+  n: number;
+  cout: number;
+  oh: number;
+  ow: number;
+  wp: number;
+  batchPerSplit: number;
+  /** sh * wp, sw: steps of the input window per output row and column */
+  rowStep: number;
+  colStep: number;
+  /** cin * hp * wp, oh * ow * cout, ow * cout */
+  xImage: number;
+  gImage: number;
+  gRow: number;
+};
+
+/**
+ * Thread (x, y, z) = (output channel co, tile of 4 weight columns r = ci*kh*kw + ky*kw + kx,
+ * batch slice). offs[r] is where column r's window starts in an image of xp:
+ * ci * hp * wp + ky * wp + kx (clamped to the last column for the tile past ckk).
+ */
+function conv2dBackwardWeightT(this: KernelThis<WeightTConstants>, xp: Float32Array, gyT: Float32Array, offs: Float32Array): number[] {
+  const r0 = this.thread.y * 4;
+  const o0 = Math.floor(offs[r0]);
+  const o1 = Math.floor(offs[r0 + 1]);
+  const o2 = Math.floor(offs[r0 + 2]);
+  const o3 = Math.floor(offs[r0 + 3]);
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  for (let bb = 0; bb < this.constants.batchPerSplit; bb++) {
+    const b = this.thread.z * this.constants.batchPerSplit + bb;
+    if (b < this.constants.n) {
+      const xi = b * this.constants.xImage;
+      const gi = b * this.constants.gImage;
+      let p0 = 0;
+      let p1 = 0;
+      let p2 = 0;
+      let p3 = 0;
+      for (let oy = 0; oy < this.constants.oh; oy++) {
+        const xr = xi + oy * this.constants.rowStep;
+        const gr = gi + oy * this.constants.gRow;
+        for (let ox = 0; ox < this.constants.ow; ox++) {
+          const g = gyT[this.thread.x + gr + ox * this.constants.cout];
+          const xa = xr + ox * this.constants.colStep;
+          p0 += xp[o0 + xa] * g;
+          p1 += xp[o1 + xa] * g;
+          p2 += xp[o2 + xa] * g;
+          p3 += xp[o3 + xa] * g;
+        }
+      }
+      s0 += p0;
+      s1 += p1;
+      s2 += p2;
+      s3 += p3;
+    }
+  }
+  return [s0, s1, s2, s3];
+}
+
+/**
+ * Slices for conv2dBackwardWeightT: about 784 output positions per slice (one 28x28 image, 4 of
+ * 14x14, 16 of 7x7), so a slice's dy and input, about 100-200 KB at unet-tiny sizes, stay in
+ * cache while every column tile of that slice reads them (8 images of 28x28 per slice ran 4x
+ * slower at batch 64), unless the partial sums would pass 4M floats.
+ */
+export function backwardWeightTSlices(p: Conv2dParams): { slices: number; batchPerSplit: number } {
+  const size = p.cout * p.cin * p.kh * p.kw;
+  // at least ~784 positions per slice (small images: several per slice, fewer partial sums)
+  const byPositions = Math.max(1, Math.floor(784 / Math.max(1, p.oh * p.ow)));
+  const batchPerSplit = Math.min(p.n, Math.max(byPositions, Math.ceil((p.n * size) / (1 << 22))));
+  return { slices: Math.ceil(p.n / batchPerSplit), batchPerSplit };
+}
+
+/** Output rows up to this wide get conv2dBackwardWeightT with its ox loop unrolled. */
+const UNROLL_OW = 32;
+
+/**
+ * conv2dBackwardWeightT with the ox loop unrolled into the source (ow, cout and the column step
+ * as literals): no loop counter, compare and branch per output position, and every offset a
+ * constant folded into the load (measured 1.3-1.6x on the unet-tiny sizes).
+ */
+function backwardWeightTUnrolled(ow: number, cout: number, colStep: number): string {
+  const steps: string[] = [];
+  for (let ox = 0; ox < ow; ox++) {
+    const g = ox * cout;
+    const xo = ox * colStep;
+    steps.push(`        const g${ox} = gyT[this.thread.x + gr${g > 0 ? ` + ${g}` : ''}];`);
+    for (let r = 0; r < 4; r++) steps.push(`        p${r} += xp[o${r} + xr${xo > 0 ? ` + ${xo}` : ''}] * g${ox};`);
+  }
+  return `function conv2dBackwardWeightT(xp, gyT, offs) {
+  const r0 = this.thread.y * 4;
+  const o0 = Math.floor(offs[r0]);
+  const o1 = Math.floor(offs[r0 + 1]);
+  const o2 = Math.floor(offs[r0 + 2]);
+  const o3 = Math.floor(offs[r0 + 3]);
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  for (let bb = 0; bb < this.constants.batchPerSplit; bb++) {
+    const b = this.thread.z * this.constants.batchPerSplit + bb;
+    if (b < this.constants.n) {
+      const xi = b * this.constants.xImage;
+      const gi = b * this.constants.gImage;
+      let p0 = 0;
+      let p1 = 0;
+      let p2 = 0;
+      let p3 = 0;
+      for (let oy = 0; oy < this.constants.oh; oy++) {
+        const xr = xi + oy * this.constants.rowStep;
+        const gr = gi + oy * this.constants.gRow;
+${steps.join('\n')}
+      }
+      s0 += p0;
+      s1 += p1;
+      s2 += p2;
+      s3 += p3;
+    }
+  }
+  return [s0, s1, s2, s3];
+}`;
+}
+
+/** Called with (xp, gyT, offs); gives [slices, ckk, cout] partial sums. */
+export function conv2dBackwardWeightTSpec(p: Conv2dParams): KernelSpec {
+  const { slices, batchPerSplit } = backwardWeightTSlices(p);
+  const hp = p.h + 2 * p.padH;
+  const wp = p.w + 2 * p.padW;
+  const ckk = p.cin * p.kh * p.kw;
+  const constants: WeightTConstants = { n: p.n, cout: p.cout, oh: p.oh, ow: p.ow, wp, batchPerSplit, rowStep: p.strideH * wp, colStep: p.strideW, xImage: p.cin * hp * wp, gImage: p.oh * p.ow * p.cout, gRow: p.ow * p.cout };
+  const source = p.ow <= UNROLL_OW ? backwardWeightTUnrolled(p.ow, p.cout, p.strideW) : conv2dBackwardWeightT;
+  return { name: 'conv2d.backwardWeight', source, output: [p.cout, Math.ceil(ckk / 4), slices], constants, tile4: { rows: ckk } };
+}
+
+/** offs for conv2dBackwardWeightT: ceil(ckk / 4) * 4 window starts. */
+export function backwardWeightOffsets(p: Conv2dParams): Float32Array {
+  const ckk = p.cin * p.kh * p.kw;
+  const hp = p.h + 2 * p.padH;
+  const wp = p.w + 2 * p.padW;
+  const offs = new Float32Array(Math.ceil(ckk / 4) * 4);
+  for (let r = 0; r < offs.length; r++) {
+    const c = Math.min(r, ckk - 1);
+    const ci = Math.floor(c / (p.kh * p.kw));
+    const t = c - ci * p.kh * p.kw;
+    const ky = Math.floor(t / p.kw);
+    offs[r] = ci * hp * wp + ky * wp + (t - ky * p.kw);
+  }
+  return offs;
+}
+
+/**
+ * out[co * ckk + r] = sum_s partials[s][r][co]: adds the slices and transposes [ckk, cout] to
+ * [cout, ckk]. A 1-D output like every buffer that leaves a backend op (a 2-D GL texture would
+ * read back nested and mismatch the next kernel's argument type).
+ */
+function sumSlicesTSource(): string {
+  return `function sumSlicesT(partials) {
+  const t = this.thread.x;
+  ${floorDivSource('co', 't', 'this.constants.ckk')}
+  const r = t - co * this.constants.ckk;
+  let s = 0;
+  for (let k = 0; k < this.constants.slices; k++) {
+    s += partials[k * this.constants.size + r * this.constants.cout + co];
+  }
+  return s;
+}`;
+}
+
+/** Called with (partials [slices, ckk, cout]); gives [cout, ckk]. */
+export function sumSlicesTSpec(slices: number, ckk: number, cout: number): KernelSpec {
+  return { name: 'conv2d.sumSlicesT', source: sumSlicesTSource(), output: [ckk * cout], constants: { slices, size: ckk * cout, cout, ckk } };
+}
+
+/** Output [c, hw, n]: t[b][p][ch] = x[b][ch][p] (dy transposed for conv2dBackwardWeightT). */
+function channelsLast(this: KernelThis<{ c: number; hw: number }>, x: Float32Array): number {
+  return x[(this.thread.z * this.constants.c + this.thread.x) * this.constants.hw + this.thread.y];
+}
+
+/** Called with (x [n, c, hw]); gives [n, hw, c]. */
+export function channelsLastSpec(n: number, c: number, hw: number): KernelSpec {
+  return { name: 'conv2d.channelsLast', source: channelsLast, output: [c, hw, n], constants: { c, hw } };
 }

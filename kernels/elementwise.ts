@@ -54,14 +54,14 @@ function erfSnippet(input: string, result: string): string {
   ${result} = erfSign * (1 - erfPoly * Math.exp(-erfAbs * erfAbs));`;
 }
 
-/** sigmoid without overflow: exp of a non-positive number only. */
-const SIGMOID = `let sig = 0;
-  if (x >= 0) {
-    sig = 1 / (1 + Math.exp(-x));
-  } else {
-    const ex = Math.exp(x);
-    sig = ex / (1 + ex);
-  }`;
+/**
+ * sigmoid without overflow: exp of a non-positive number only, e = exp(-|x|), then
+ * 1 / (1 + e) for x >= 0 and e / (1 + e) below (the same two formulas as a branch on the sign,
+ * bit for bit, but one exp and no divergent branch: on webasm a divergent branch evaluates
+ * both sides, and each exp is 4 calls out to JavaScript's Math.exp).
+ */
+const SIGMOID = `const sigE = Math.exp(-Math.abs(x));
+  const sig = x >= 0 ? 1 / (1 + sigE) : sigE / (1 + sigE);`;
 
 export const UNARY_SNIPPETS: Record<UnaryOp, string> = {
   neg: 'out = -x;',
@@ -138,15 +138,43 @@ export function unarySpec(op: UnaryOp, size: number): KernelSpec {
 
 /** out[t] = left[leftAt] op right[rightAt]; call with (left, right, leftOffset, rightOffset, NaN). */
 export function binarySpec(op: BinaryOp, c: Coalesced, size: number): KernelSpec {
+  const views = ['left', 'right'];
+  const kinds = views.map((_, k) => viewKind(c, k));
+  const strided = views.filter((_, k) => kinds[k] === 'strided');
+  const read = (v: string, k: number) => (kinds[k] === 'strided' ? `${v}[${v}At]` : kinds[k] === 'contiguous' ? `${v}[this.thread.x + ${v}At]` : `${v}[${v}At]`);
   const source = `function binary(left, right, leftOffset, rightOffset, nan) {
-  ${stridedReadsSource(c.shape.length, ['left', 'right'])}
-  const x = left[leftAt];
-  const y = right[rightAt];
+  ${strided.length > 0 ? stridedReadsSource(c.shape.length, strided) : ''}
+  ${views.filter((_, k) => kinds[k] !== 'strided').map((v) => `const ${v}At = Math.floor(${v}Offset);`).join('\n  ')}
+  const x = ${read('left', 0)};
+  const y = ${read('right', 1)};
   let out = 0;
   ${BINARY_SNIPPETS[op]}
   return out;
 }`;
-  return { name: `binary.${op}`, source, output: [size], constants: stridedConstants(c, ['left', 'right']) };
+  const constants = stridedConstants(c, views);
+  constants.leftKind = KIND_CODE[kinds[0]];
+  constants.rightKind = KIND_CODE[kinds[1]];
+  return { name: `binary.${op}`, source, output: [size], constants };
+}
+
+/**
+ * How a binary op reads a view: `contiguous` (row-major over the whole output: element t is at
+ * offset + t, written `v[this.thread.x + offset]`, a vector load on webasm with the
+ * code-generator patch, src/backend/gpujs/webasm-codegen-patch.ts, and no index math),
+ * `number` (every stride 0: one element), or `strided` (the N-d index math of strided.ts).
+ */
+type ViewKind = 'contiguous' | 'number' | 'strided';
+const KIND_CODE: Record<ViewKind, number> = { contiguous: 1, number: 0, strided: 2 };
+
+function viewKind(c: Coalesced, k: number): ViewKind {
+  const st = c.strides[k];
+  if (st.every((s) => s === 0)) return 'number';
+  let expected = 1;
+  for (let d = c.shape.length - 1; d >= 0; d--) {
+    if (c.shape[d] !== 1 && st[d] !== expected) return 'strided';
+    expected *= c.shape[d];
+  }
+  return 'contiguous';
 }
 
 /** out[t] = cond != 0 ? left : right; call with (cond, left, right, condOffset, leftOffset, rightOffset). */

@@ -21,6 +21,9 @@
  * - On webasm, 4 consecutive `thread.x` cells run as one SIMD quad: a read whose index depends
  *   on `thread.x` becomes 4 scalar loads, one that depends only on `thread.y`/`z` and loop
  *   counters is one load shared by the quad. The heavy kernels put the shared operand on y.
+ *   With src/backend/gpujs/webasm-codegen-patch.ts (on by default) a read written literally
+ *   `a[this.thread.x + <integer terms not depending on thread.x>]`, outside any branch that
+ *   depends on thread.x, is one vector load of 4 consecutive floats instead.
  */
 
 /** `this` inside a gpu.js kernel. */
@@ -42,7 +45,16 @@ export interface KernelSpec {
    * The kernel returns 4 values per cell (a register tile of 4 rows, see tiles.ts); the
    * backend lays them out row-major with `untile4`, keeping the first `rows` of every 4*y+r.
    */
-  tile4?: { rows: number };
+  tile4?: {
+    rows: number;
+    /**
+     * A padded row grid (the stride-1 convs): thread.x runs over rows of `pitch` cells of which
+     * the first `width` are real; the layout keeps those, so a row of the result holds
+     * (output[0] - width) / pitch + 1 rows of `width`. Absent: every cell is real.
+     */
+    width?: number;
+    pitch?: number;
+  };
 }
 
 /** Exact floor(i / n) for integer-valued floats i >= 0, n >= 1, below 2^24 (see above), as source. */

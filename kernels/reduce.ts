@@ -95,3 +95,51 @@ export function argReduceIndicesSpec(op: 'argmax' | 'argmin', rows: number, n: n
 }`;
   return { name: `reduce.${op}.indices`, source, output: [rows], constants: { n, blocks } };
 }
+
+/**
+ * Row sums for rows of n >= 2 * SUM_LANES, in two passes written for vector code.
+ * Pass 1, thread (j, row), j < SUM_LANES: s = sum_q x[row * n + q * SUM_LANES + j] over the
+ * q < floor(n / SUM_LANES) full strides; the read is `x[this.thread.x + uniform]`, so on webasm
+ * with the code-generator patch 4 lanes are one v128.load (the one-thread-per-row form above
+ * gathers every element), plus, in lane j < n % SUM_LANES, the element j past the last full
+ * stride. Pass 2, thread row: the SUM_LANES partials (it takes only them: gpu.js copies every
+ * argument into the kernel's memory, so passing x again cost as much as pass 1). A float32 sum of n terms then rounds about
+ * n / SUM_LANES + SUM_LANES times per term instead of up to 1024.
+ */
+export const SUM_LANES = 64;
+
+/** Called with (x); gives [rows, SUM_LANES] partial sums (a grid only its pass 2 reads). */
+export function sumLanesSpec(rows: number, n: number): KernelSpec {
+  const tail = n % SUM_LANES;
+  // the n % SUM_LANES elements past the last full stride: lane j < tail adds one more
+  // (lanes past the tail re-read its last element and drop it; a divergent select, so that one
+  // read stays a gather)
+  const tailSource =
+    tail > 0
+      ? `const tj = Math.min(this.thread.x, this.constants.tail - 1);
+  const last = x[row + this.constants.tailStart + tj];
+  s += this.thread.x < this.constants.tail ? last : 0;`
+      : '';
+  const source = `function sumLanes(x) {
+  const row = this.thread.y * this.constants.n;
+  let s = 0;
+  for (let q = 0; q < this.constants.strides; q++) {
+    s += x[this.thread.x + row + q * this.constants.lanes];
+  }
+  ${tailSource}
+  return s;
+}`;
+  return { name: 'reduce.sum.lanes', source, output: [SUM_LANES, rows], constants: { n, lanes: SUM_LANES, strides: Math.floor(n / SUM_LANES), tail, tailStart: n - tail } };
+}
+
+/** Called with (partials); gives [rows]. */
+export function sumLanesFinishSpec(rows: number): KernelSpec {
+  const source = `function sumLanesFinish(partials) {
+  let s = 0;
+  for (let j = 0; j < this.constants.lanes; j++) {
+    s += partials[this.thread.x * this.constants.lanes + j];
+  }
+  return s;
+}`;
+  return { name: 'reduce.sum.finish', source, output: [rows], constants: { lanes: SUM_LANES } };
+}

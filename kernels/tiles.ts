@@ -18,13 +18,22 @@ export interface TileGrid {
   z: number;
   /** true row count, <= 4 * yb */
   rows: number;
+  /** padded row grid (kernel.ts tile4): real cells per grid row, and grid row length; absent = x, x */
+  width?: number;
+  pitch?: number;
+}
+
+/** Real cells per row of the result: x, or the real cells of a padded row grid. */
+export function realCells(g: TileGrid): number {
+  if (g.width === undefined || g.pitch === undefined) return g.x;
+  return ((g.x - g.width) / g.pitch + 1) * g.width;
 }
 
 /**
  * GPU version: reads the Array(4) texture cell t[z][yb][x] and picks lane r. The index math on
  * t = ((z * rows) + y) * x + col runs in floats, each division corrected (kernel.ts).
  */
-function untile4(this: KernelThis<{ x: number; rows: number }>, tiles: number[][][][]): number {
+function untile4(this: KernelThis<{ x: number; rows: number; width: number; pitch: number }>, tiles: number[][][][]): number {
   const t = this.thread.x;
   let zy = Math.floor((t + 0.5) / this.constants.x);
   if (t - zy * this.constants.x < 0) {
@@ -33,7 +42,16 @@ function untile4(this: KernelThis<{ x: number; rows: number }>, tiles: number[][
   if (t - zy * this.constants.x >= this.constants.x) {
     zy = zy + 1;
   }
-  const col = t - zy * this.constants.x;
+  const real = t - zy * this.constants.x;
+  // padded row grid: real cell (row, c) sits at row * pitch + c (width = pitch = x otherwise)
+  let row = Math.floor((real + 0.5) / this.constants.width);
+  if (real - row * this.constants.width < 0) {
+    row = row - 1;
+  }
+  if (real - row * this.constants.width >= this.constants.width) {
+    row = row + 1;
+  }
+  const col = row * this.constants.pitch + real - row * this.constants.width;
   let z = Math.floor((zy + 0.5) / this.constants.rows);
   if (zy - z * this.constants.rows < 0) {
     z = z - 1;
@@ -58,19 +76,28 @@ function untile4(this: KernelThis<{ x: number; rows: number }>, tiles: number[][
 }
 
 export function untile4Spec(g: TileGrid): KernelSpec {
-  return { name: 'untile4', source: untile4, output: [g.z * g.rows * g.x], constants: { x: g.x, rows: g.rows } };
+  const x = realCells(g);
+  return { name: 'untile4', source: untile4, output: [g.z * g.rows * x], constants: { x, rows: g.rows, width: g.width ?? g.x, pitch: g.pitch ?? g.x } };
 }
 
 /** CPU version (webasm and cpu modes, where the tiles already are a host array [z][yb][x][4]). */
 export function untile4Host(tiles: Float32Array, g: TileGrid): Float32Array {
-  const out = new Float32Array(g.z * g.rows * g.x);
+  const real = realCells(g);
+  const out = new Float32Array(g.z * g.rows * real);
+  const width = g.width ?? g.x;
+  const pitch = g.pitch ?? g.x;
+  const gridRows = real / width;
   for (let z = 0; z < g.z; z++)
     for (let y = 0; y < g.rows; y++) {
       const yb = y >> 2;
       const r = y & 3;
       const src = (z * g.yb + yb) * g.x * 4 + r;
-      const dst = (z * g.rows + y) * g.x;
-      for (let col = 0; col < g.x; col++) out[dst + col] = tiles[src + col * 4];
+      let dst = (z * g.rows + y) * real;
+      for (let row = 0; row < gridRows; row++) {
+        const s = src + row * pitch * 4;
+        for (let col = 0; col < width; col++) out[dst + col] = tiles[s + col * 4];
+        dst += width;
+      }
     }
   return out;
 }

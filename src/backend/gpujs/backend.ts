@@ -22,11 +22,14 @@ import type {
   UpsampleParams,
 } from '../backend';
 import { adamMoment1Spec, adamMoment2Spec, adamParamSpec } from '../../../kernels/adam';
-import { conv2dBackwardInputSpec, conv2dBackwardWeightSpec, conv2dForwardSpec, backwardWeightSlices, sumSlicesSpec } from '../../../kernels/conv2d';
+import {
+  backwardInputPadded, backwardWeightOffsets, backwardWeightTSlices, backwardWeightSlices, channelsLastSpec, conv2dBackwardInputSpec, conv2dBackwardWeightSpec, conv2dBackwardWeightTSpec, conv2dForwardSpec,
+  forwardPadded, pad2dSpec, paddedBackwardInputApplies, paddedForwardApplies, paddedConvSpec, sumSlicesSpec, sumSlicesTSpec,
+} from '../../../kernels/conv2d';
 import { concatSpec, copyStridedSpec, MAX_CONCAT_PARTS, uploadSpec } from '../../../kernels/copy';
 import { binarySpec, fillSpec, unarySpec, whereSpec } from '../../../kernels/elementwise';
 import { matmulSpec } from '../../../kernels/matmul';
-import { argReduceIndicesSpec, REDUCE_BLOCK, reduceRowsSpec } from '../../../kernels/reduce';
+import { argReduceIndicesSpec, REDUCE_BLOCK, reduceRowsSpec, SUM_LANES, sumLanesFinishSpec, sumLanesSpec } from '../../../kernels/reduce';
 import { sumPoolSpec, upsampleNearestSpec } from '../../../kernels/resample';
 import { softmaxDenominatorSpec, softmaxNormalizeSpec } from '../../../kernels/softmax';
 import { coalesce } from '../../../kernels/strided';
@@ -139,6 +142,14 @@ export class GpuJsBackend implements Backend {
       // as the reference: an empty sum is 0, an empty max/min NaN, an empty arg* 0
       return this.full(outer, op === 'sum' || op === 'argmax' || op === 'argmin' ? 0 : NaN);
     }
+    if (op === 'sum' && n >= 2 * SUM_LANES) {
+      const partial = this.runner.run(sumLanesSpec(outer, n), [xb]);
+      try {
+        return this.runner.run(sumLanesFinishSpec(outer), [partial]);
+      } finally {
+        this.runner.free(partial);
+      }
+    }
     if (n <= REDUCE_BLOCK) return this.runner.run(reduceRowsSpec(op, outer, n, n), [xb]);
     const blocks = Math.ceil(n / REDUCE_BLOCK);
     const partial = this.runner.run(reduceRowsSpec(op, outer, n, REDUCE_BLOCK), [xb]);
@@ -173,21 +184,66 @@ export class GpuJsBackend implements Backend {
     const xb = asGpuBuf(x, 'conv2d');
     const wb = asGpuBuf(w, 'conv2d');
     if (p.cin * p.kh * p.kw === 0) return this.full(p.n * p.cout * p.oh * p.ow, 0);
-    return this.runner.run(conv2dForwardSpec(p), [xb, wb]);
+    if (p.kh === 1 && p.kw === 1 && p.strideH === 1 && p.strideW === 1 && p.padH === 0 && p.padW === 0) {
+      // a 1x1 conv is a matmul per image: y[b] = W [cout, cin] x[b] [cin, h*w]
+      return this.runner.run(matmulSpec({ batch: p.n, m: p.cout, k: p.cin, n: p.h * p.w, transA: false, transB: false, broadcastA: true, broadcastB: false }), [wb, xb]);
+    }
+    if (!paddedForwardApplies(p)) return this.runner.run(conv2dForwardSpec(p), [xb, wb]);
+    const xp = this.pad(xb, p.n * p.cin, p.h, p.w, p.padH, p.padW);
+    try {
+      return this.runner.run(paddedConvSpec('conv2d.forward', forwardPadded(p)), [xp, wb]);
+    } finally {
+      if (xp !== xb) this.runner.free(xp);
+    }
+  }
+  /** x [planes, h, w] padded with zeros by (ph, pw): the stride-1 conv kernels read it without bounds tests. */
+  private pad(x: GpuBuf, planes: number, h: number, w: number, ph: number, pw: number): GpuBuf {
+    if (ph === 0 && pw === 0) return x;
+    return this.runner.run(pad2dSpec(planes, h, w, ph, pw), [x]);
   }
   conv2dBackwardInput(gy: Buf, w: Buf, p: Conv2dParams): Buf {
     const gb = asGpuBuf(gy, 'conv2dBackwardInput');
     const wb = asGpuBuf(w, 'conv2dBackwardInput');
     if (p.cout * p.oh * p.ow * p.kh * p.kw === 0) return this.full(p.n * p.cin * p.h * p.w, 0);
-    return this.runner.run(conv2dBackwardInputSpec(p), [gb, wb]);
+    if (p.kh === 1 && p.kw === 1 && p.strideH === 1 && p.strideW === 1 && p.padH === 0 && p.padW === 0) {
+      // dx[b] = W^T [cin, cout] dy[b] [cout, h*w]
+      return this.runner.run(matmulSpec({ batch: p.n, m: p.cin, k: p.cout, n: p.h * p.w, transA: true, transB: false, broadcastA: true, broadcastB: false }), [wb, gb]);
+    }
+    if (!paddedBackwardInputApplies(p)) return this.runner.run(conv2dBackwardInputSpec(p), [gb, wb]);
+    const c = backwardInputPadded(p);
+    const dilated = p.strideH !== 1 || p.strideW !== 1;
+    const gp = dilated
+      ? this.runner.run(pad2dSpec(p.n * p.cout, p.oh, p.ow, p.kh - 1 - p.padH, p.kw - 1 - p.padW, c.hp, c.wp, p.strideH, p.strideW), [gb])
+      : this.pad(gb, p.n * p.cout, p.oh, p.ow, p.kh - 1 - p.padH, p.kw - 1 - p.padW);
+    try {
+      return this.runner.run(paddedConvSpec('conv2d.backwardInput', c), [gp, wb]);
+    } finally {
+      if (gp !== gb) this.runner.free(gp);
+    }
   }
   conv2dBackwardWeight(x: Buf, gy: Buf, p: Conv2dParams): Buf {
     const xb = asGpuBuf(x, 'conv2dBackwardWeight');
     const gb = asGpuBuf(gy, 'conv2dBackwardWeight');
     const size = p.cout * p.cin * p.kh * p.kw;
     if (p.n * p.oh * p.ow === 0) return this.full(size, 0);
-    const partials = this.runner.run(conv2dBackwardWeightSpec(p), [xb, gb]);
     const { slices } = backwardWeightSlices(p.n);
+    if (p.oh > 0 && p.ow > 0) {
+      const xp = this.pad(xb, p.n * p.cin, p.h, p.w, p.padH, p.padW);
+      const gT = this.runner.run(channelsLastSpec(p.n, p.cout, p.oh * p.ow), [gb]);
+      let partialsT: GpuBuf;
+      try {
+        partialsT = this.runner.run(conv2dBackwardWeightTSpec(p), [xp, gT, backwardWeightOffsets(p)]);
+      } finally {
+        if (xp !== xb) this.runner.free(xp);
+        this.runner.free(gT);
+      }
+      try {
+        return this.runner.run(sumSlicesTSpec(backwardWeightTSlices(p).slices, p.cin * p.kh * p.kw, p.cout), [partialsT]);
+      } finally {
+        this.runner.free(partialsT);
+      }
+    }
+    const partials = this.runner.run(conv2dBackwardWeightSpec(p), [xb, gb]);
     if (slices === 1) return partials;
     try {
       return this.runner.run(sumSlicesSpec(slices, size), [partials]);

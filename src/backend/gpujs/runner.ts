@@ -23,11 +23,31 @@
  */
 import { GPU } from 'gpu.js';
 import type { KernelSpec } from '../../../kernels/kernel';
-import { untile4Host, untile4Spec, type TileGrid } from '../../../kernels/tiles';
+import { realCells, untile4Host, untile4Spec, type TileGrid } from '../../../kernels/tiles';
 import type { GpuJsMode } from './availability';
 import { flattenResult, GpuBuf } from './buffer';
+import { patchedConstantTypes, webasmPatchDefault, withWebasmPatch } from './webasm-codegen-patch';
 
 export type KernelArg = GpuBuf | Float32Array | number;
+
+/**
+ * webasm output without the nesting. gpu.js's WebAssemblyKernel hands back a 2-D/3-D or
+ * Array(n) output as nested JavaScript arrays of Float32Array views, one view per Array(4)
+ * cell (or per row): for a conv or matmul tile grid that is ~10^5-10^6 objects per call, which
+ * took as long as the kernel's arithmetic (a [64] x [64,32] x [32,784] matmul: 166 ms, ~120 of
+ * them making views). The flat data it nests is a fresh copy of the kernel's output region, in
+ * row-major order, so kernels we build get it as is (flattenResult then takes it whole).
+ * Kernels that gpu.js rebuilds behind our back (a new kernel object) just nest again.
+ */
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { WebAssemblyKernel } = require('gpu.js/src/backend/web-assembly/kernel');
+const stockShapeOutput = WebAssemblyKernel.prototype._shapeOutput;
+if (!WebAssemblyKernel.prototype.tinyDdpmFlatOutputPatched) {
+  WebAssemblyKernel.prototype.tinyDdpmFlatOutputPatched = true;
+  WebAssemblyKernel.prototype._shapeOutput = function (this: any, data: Float32Array, output: number[], componentCount: number) {
+    return this.tinyDdpmFlatOutput ? data : stockShapeOutput.call(this, data, output, componentCount);
+  };
+}
 
 /** Kernels compute indices in float32 (all a GPU shader may have), exact for integers below 2^24. */
 export const MAX_EXACT_INDEX = 2 ** 24;
@@ -40,6 +60,12 @@ export interface KernelStat {
   compiles: number;
   /** total ms spent in first calls, which compile (and run once) */
   compileMs: number;
+  /** total ms inside the compiled kernel on warm calls (argument copy-in, compute, copy-out) */
+  runMs: number;
+  /** total ms laying the output out on the host (flatten, untile4) or in untile4 (GL) */
+  outputMs: number;
+  /** output floats written, all calls */
+  floats: number;
 }
 
 export interface RunnerOptions {
@@ -53,6 +79,11 @@ export interface RunnerOptions {
    * destroyed (and recompiled if needed again). Default 1 GiB.
    */
   kernelCacheBytes?: number;
+  /**
+   * webasm only: build kernels with the code-generator patch of webasm-codegen-patch.ts
+   * (integer index math, vector loads). Default on; TINY_DDPM_WEBASM_PATCH=0 turns it off.
+   */
+  webasmPatch?: boolean;
 }
 
 interface CachedKernel {
@@ -81,6 +112,8 @@ export class KernelRunner {
   private readonly debug: boolean;
   private readonly log: (line: string) => void;
   private destroyed = false;
+  /** webasm kernels are generated (and regenerated) with the patch active */
+  readonly webasmPatch: boolean;
   private liveTextures = 0;
   private liveTextureFloats = 0;
   /** Textures nobody freed (temporaries, or a Storage that never got its free()) go when their GpuBuf is collected. */
@@ -95,6 +128,13 @@ export class KernelRunner {
     this.debug = options.debug ?? (typeof process !== 'undefined' && process.env?.TINY_DDPM_DEBUG_KERNELS === '1');
     this.log = options.log ?? ((line) => console.error(line));
     this.cacheLimit = options.kernelCacheBytes ?? 1 << 30;
+    this.webasmPatch = mode === 'webasm' && (options.webasmPatch ?? webasmPatchDefault());
+  }
+
+  /** Call a compiled kernel; gpu.js generates code on first calls, so webasm calls run with the patch flag. */
+  private call(kernel: any, values: unknown[]): any {
+    if (this.mode !== 'webasm') return kernel(...values);
+    return withWebasmPatch(this.webasmPatch, () => kernel(...values));
   }
 
   /**
@@ -149,7 +189,8 @@ export class KernelRunner {
   run(spec: KernelSpec, args: KernelArg[]): GpuBuf {
     const cells = spec.output.reduce((a, b) => a * b, 1);
     const rows = spec.tile4 ? spec.tile4.rows : 0;
-    const size = spec.tile4 ? (cells / spec.output[1]) * rows : cells;
+    const grid: TileGrid | null = spec.tile4 ? { x: spec.output[0], yb: spec.output[1], z: spec.output[2] ?? 1, rows, width: spec.tile4.width, pitch: spec.tile4.pitch } : null;
+    const size = grid ? grid.z * rows * realCells(grid) : cells;
     if (cells === 0 || size === 0) return this.wrap(0, new Float32Array(0));
     const largest = Math.max(cells * (spec.tile4 ? 4 : 1), ...args.map((a) => (a instanceof GpuBuf ? a.size : a instanceof Float32Array ? a.length : 0)));
     if (largest > MAX_EXACT_INDEX) {
@@ -165,7 +206,7 @@ export class KernelRunner {
     const sizes = args.map((a) => (a instanceof GpuBuf ? a.size : a instanceof Float32Array ? a.length : 's')).join(',');
     const key = `${spec.name}|${spec.output.join('x')}|${JSON.stringify(spec.constants)}|${sizes}`;
     let stat = this.stats.get(spec.name);
-    if (!stat) this.stats.set(spec.name, (stat = { kernel: spec.name, calls: 0, compiles: 0, compileMs: 0 }));
+    if (!stat) this.stats.set(spec.name, (stat = { kernel: spec.name, calls: 0, compiles: 0, compileMs: 0, runMs: 0, outputMs: 0, floats: 0 }));
     stat.calls++;
 
     let cached = this.cache.get(key);
@@ -173,11 +214,13 @@ export class KernelRunner {
     if (cached) {
       this.cache.delete(key); // re-insert: the Map's order is least recently used first
       this.cache.set(key, cached);
-      result = cached.kernel(...values);
+      const t0 = performance.now();
+      result = this.call(cached.kernel, values);
+      stat.runMs += performance.now() - t0;
     } else {
       const t0 = performance.now();
       const kernel = this.compile(spec);
-      result = kernel(...values);
+      result = this.call(kernel, values);
       const ms = performance.now() - t0;
       this.checkNoFallback(kernel, spec);
       stat.compiles++;
@@ -190,8 +233,17 @@ export class KernelRunner {
       this.evict();
     }
 
-    if (!spec.tile4) return this.wrap(size, this.onGL ? result : flattenResult(result, size));
-    const grid: TileGrid = { x: spec.output[0], yb: spec.output[1], z: spec.output[2] ?? 1, rows };
+    stat.floats += size;
+    const t1 = performance.now();
+    try {
+      return this.layOut(spec, result, cells, size, grid);
+    } finally {
+      stat.outputMs += performance.now() - t1;
+    }
+  }
+
+  private layOut(spec: KernelSpec, result: any, cells: number, size: number, grid: TileGrid | null): GpuBuf {
+    if (!grid) return this.wrap(size, this.onGL ? result : flattenResult(result, size));
     if (!this.onGL) return this.wrap(size, untile4Host(flattenResult(result, cells * 4), grid));
     // GL: lay the tiles out row-major on the GPU, then drop the tile texture
     const tiles = this.wrap(cells * 4, result);
@@ -215,10 +267,13 @@ export class KernelRunner {
       // only relevant to loops with a non-constant bound, which the kernels avoid
       loopMaxIterations: Math.max(1000, largestConstant + 1),
     };
+    if (this.webasmPatch) settings.constantTypes = patchedConstantTypes(spec.constants);
     if (spec.tile4) settings.returnType = 'Array(4)';
     // GL: pack 4 numbers per RGBA float texel instead of 1 (4x less GPU memory; measured faster)
     else if (this.onGL) settings.optimizeFloatMemory = true;
-    return this.gpu.createKernel(spec.source, settings);
+    const kernel = this.gpu.createKernel(spec.source, settings);
+    if (this.mode === 'webasm' && kernel.kernel) kernel.kernel.tinyDdpmFlatOutput = true;
+    return kernel;
   }
 
   /** gpu.js degrades quietly (webasm -> cpu for unsupported features); we would rather fail loudly. */

@@ -1,0 +1,331 @@
+/**
+ * A runtime patch of gpu.js 2.24.1's WebAssembly code generator
+ * (node_modules/gpu.js/src/backend/web-assembly/function-node.js, class
+ * WebAssemblyFunctionNode). Nothing in node_modules is edited: four prototype methods are
+ * wrapped once, at load, and each wrapper does the stock thing unless the patch is *active*
+ * (a flag the KernelRunner sets around every call of a webasm kernel it built with the patch
+ * on; GL and cpu kernels never see it, and `TINY_DDPM_WEBASM_PATCH=0` or
+ * `new GpuJsBackend({ mode: 'webasm', webasmPatch: false })` leaves stock gpu.js).
+ *
+ * Why. Stock webasm runs 4 consecutive thread.x cells as one f32x4 quad, but
+ * (1) it does index arithmetic in f32: loop counters `let q = 0; q++` and `const` locals
+ *     holding integer expressions decay to f32 locals, so every array read costs an f32 add
+ *     and an i32.trunc_sat per term;
+ * (2) every read whose index depends on thread.x is a lane-by-lane gather (extract lane,
+ *     shift, f32.load, replace lane: x4), even when the 4 addresses are consecutive;
+ * (3) a lane-uniform read is f32.load + f32x4.splat (two instructions for one).
+ * That caps matmul/conv near 2-3.5 GFLOP/s on one core. With the patch the same kernel
+ * sources reach ~20 GFLOP/s (one core, 512^3 matmul); see bench/kernels.ts.
+ *
+ * What changes in the generated code, and the conditions:
+ *
+ * A. Integer loop counters. `for (let q = <int literal>; <test>; q++ | q += <int literal>)`
+ *    whose body never assigns q keeps q an i32 local (stock decides Integer on its first walk,
+ *    then a cached literal type makes later walks declare it f32). Safe: q only ever holds
+ *    integers, and i32 and f32 arithmetic agree on integers below 2^24, which is every index
+ *    the backend allows (runner.ts refuses larger buffers). `/` and `%` stay float in gpu.js
+ *    whatever the operand types, so no division turns integral.
+ *
+ * B. Integer consts. `const c = <expression gpu.js types Integer>` stays an i32 local instead
+ *    of decaying to f32. The value is the same (the expression was already computed in i32 and
+ *    converted); only the storage type changes, so uses in index math skip f32 -> i32
+ *    conversions, and uses in float math convert exactly (below 2^24). `let` is untouched:
+ *    a `let` may later be assigned a fraction.
+ *
+ * C. Integer constants. Kernels built with the patch get `constantTypes` with 'Integer' for
+ *    every integer-valued `this.constants` entry (stock types them Number unless
+ *    strictIntegers, which we do not use: it would also type integer-valued *arguments*
+ *    Integer and truncate a later fractional value). Constants are baked into the code, so
+ *    their type cannot change later; integer-typed arithmetic with them is exact below 2^31,
+ *    and mixed with a float it converts exactly (below 2^24).
+ *
+ * D. Vector loads. In the SIMD walk, a read `a[e]` becomes one `v128.load` of a[base..base+3]
+ *    (base = the quad's first lane's index) instead of the 4-load gather when ALL hold:
+ *      - the subscript is 1-D (`a[e]`, not `a[y][x]`),
+ *      - no divergent branch mask is live (vMaskDepth === 0: a masked-off lane's index may be
+ *        wild, which the gather clamps),
+ *      - e is a chain of `+` whose terms are exactly one literal `this.thread.x` and lane-uniform
+ *        terms (gpu.js's own uniformity analysis) that gpu.js types Integer or LiteralInteger.
+ *    Then lane l's index is base + l exactly (integer adds), so the 4 loaded floats are the
+ *    ones the gather would load, bit for bit, whenever each lane's index is inside the array
+ *    (the kernel contract; the gather's clamp only changes out-of-contract reads). Quads never
+ *    cross an x-row and the tail of a row runs scalar (WebAssemblyKernel.dispatchSpans), so all
+ *    4 lanes are real cells. Memory is [args | constants | output], each region 16-byte
+ *    aligned, so a load at the end of an argument stays inside the memory.
+ *    Anything else (a thread.x hidden in a local, `2 * this.thread.x`, a float-typed term,
+ *    a 2-D subscript, a read under a divergent `if`/`?:`) keeps the gather.
+ *
+ * F. Integer twins of rounded consts. `const c = Math.floor(e)` (or ceil, round) stays the
+ *    stock f32 local, and also gets an i32 twin set right after it (i32.trunc_sat of the same
+ *    value). A subscript that is a `+` chain of integer terms (typed Integer, integer literals,
+ *    twins) with at least one twin is added in i32 from the twins, instead of in f32 and then
+ *    truncated (stock). The two agree whenever the subscript is a finite integer below 2^24,
+ *    i.e. every in-contract read (a NaN or infinite subscript reads some other element than
+ *    stock's clamp would; both are out of contract). Float uses of c are untouched.
+ *    Lookup tables of offsets (`const o = Math.floor(offs[i])`) then index in i32.
+ *
+ * E. Splat loads. A lane-uniform scalar `f32.load` immediately followed by `f32x4.splat` is
+ *    rewritten in place to `v128.load32_splat` with the same offset: the same 4 bytes, the same
+ *    bits in every lane.
+ *
+ * What would make this unnecessary: gpu.js itself (1) typing loop counters / integer consts /
+ * integer constants i32, (2) recognising "uniform + thread.x" subscripts as contiguous and
+ * emitting v128.load. Both are local changes to function-node.js (vGather and
+ * stmtVariableDeclaration); this file is their prototype.
+ */
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { WebAssemblyFunctionNode } = require('gpu.js/src/backend/web-assembly/function-node');
+
+export interface WebasmPatchStats {
+  /** v128.load reads emitted (D) */
+  vectorLoads: number;
+  /** lane-varying reads left as gathers */
+  gathers: number;
+  /** f32.load + splat rewritten to v128.load32_splat (E) */
+  splatLoads: number;
+  /** loop counters kept i32 (A) */
+  intLoops: number;
+  /** consts kept i32 (B) */
+  intConsts: number;
+  /** i32 twins of rounded consts (F) */
+  intShadows: number;
+}
+
+const stats: WebasmPatchStats = { vectorLoads: 0, gathers: 0, splatLoads: 0, intLoops: 0, intConsts: 0, intShadows: 0 };
+let active = false;
+let applied = false;
+
+/** Whether the patch is wanted by default: on unless TINY_DDPM_WEBASM_PATCH=0. */
+export function webasmPatchDefault(): boolean {
+  return typeof process === 'undefined' || process.env?.TINY_DDPM_WEBASM_PATCH !== '0';
+}
+
+/** Counters of what the patched code generator emitted (all kernels built so far). */
+export function webasmPatchStats(): WebasmPatchStats {
+  return { ...stats };
+}
+
+/** Run f with the patch active (code generated inside f is patched); restores the previous state. */
+export function withWebasmPatch<T>(on: boolean, f: () => T): T {
+  applyWebasmCodegenPatch();
+  const before = active;
+  active = on;
+  try {
+    return f();
+  } finally {
+    active = before;
+  }
+}
+
+/** C: the kernel settings a patched kernel is built with. */
+export function patchedConstantTypes(constants: Record<string, number>): Record<string, string> {
+  const types: Record<string, string> = {};
+  for (const [k, v] of Object.entries(constants)) types[k] = Number.isInteger(v) && Math.abs(v) < 2 ** 31 ? 'Integer' : 'Float';
+  return types;
+}
+
+function isThreadX(ast: any): boolean {
+  return (
+    ast?.type === 'MemberExpression' &&
+    !ast.computed &&
+    ast.property.name === 'x' &&
+    ast.object.type === 'MemberExpression' &&
+    ast.object.object.type === 'ThisExpression' &&
+    ast.object.property.name === 'thread'
+  );
+}
+
+/** Does the AST assign the identifier `name` anywhere (=, op=, ++, --)? */
+function assigns(ast: any, name: string): boolean {
+  if (!ast || typeof ast !== 'object') return false;
+  if (Array.isArray(ast)) return ast.some((n) => assigns(n, name));
+  if (ast.type === 'AssignmentExpression' && ast.left.type === 'Identifier' && ast.left.name === name) return true;
+  if (ast.type === 'UpdateExpression' && ast.argument.type === 'Identifier' && ast.argument.name === name) return true;
+  for (const key in ast) {
+    if (key === 'loc' || key === 'start' || key === 'end' || key === 'parent') continue;
+    const child = ast[key];
+    if (child && typeof child === 'object' && assigns(child, name)) return true;
+  }
+  return false;
+}
+
+function plusTerms(e: any, out: any[] = []): any[] {
+  if (e.type === 'BinaryExpression' && e.operator === '+') {
+    plusTerms(e.left, out);
+    plusTerms(e.right, out);
+  } else out.push(e);
+  return out;
+}
+
+function isRoundingCall(node: any, e: any): boolean {
+  return e?.type === 'CallExpression' && node.isAstMathFunction(e) && ['floor', 'ceil', 'round'].includes(e.callee.property.name);
+}
+
+/** The i32 twin (F) of a rounded const, if t names one in the current walk. */
+function shadowOf(node: any, t: any): number | undefined {
+  if (t?.type !== 'Identifier') return undefined;
+  const local = node.locals?.get(t.name);
+  return local?.kind === 'scalar' ? local.tinyShadow : undefined;
+}
+
+/** A subscript term whose value is an integer that i32 holds exactly: typed Integer, an integer literal, or a twin. */
+function integralTerm(node: any, t: any): boolean {
+  if (shadowOf(node, t) !== undefined) return true;
+  const type = node.getType(t);
+  return type === 'Integer' || type === 'LiteralInteger';
+}
+
+function emitIntTerm(node: any, t: any): void {
+  const shadow = shadowOf(node, t);
+  if (shadow !== undefined) node.em.localGet(shadow);
+  else node.emitIndex(t);
+}
+
+function uleb(v: number, out: number[]): void {
+  do {
+    let b = v & 0x7f;
+    v >>>= 7;
+    if (v) b |= 0x80;
+    out.push(b);
+  } while (v);
+}
+
+/** Wrap the code generator's methods (once per process; inactive until withWebasmPatch(true, ...)). */
+export function applyWebasmCodegenPatch(): void {
+  if (applied) return;
+  applied = true;
+  const P = WebAssemblyFunctionNode.prototype;
+
+  // A: integer loop counters (both walks: the scalar kernel and the SIMD kernel)
+  const intLoopInits = new WeakSet<object>();
+  const markIntLoop = (node: any, forNode: any): void => {
+    const init = forNode.init;
+    const u = forNode.update;
+    const d = init?.type === 'VariableDeclaration' && init.declarations.length === 1 ? init.declarations[0] : null;
+    const name = d?.id?.name;
+    if (!name || intLoopInits.has(d.init)) return;
+    const intInit = d.init?.type === 'Literal' && Number.isInteger(d.init.value);
+    const intStep =
+      (u?.type === 'UpdateExpression' && u.operator === '++' && u.argument.type === 'Identifier' && u.argument.name === name) ||
+      (u?.type === 'AssignmentExpression' && u.operator === '+=' && u.left.type === 'Identifier' && u.left.name === name && u.right.type === 'Literal' && Number.isInteger(u.right.value));
+    if (!intInit || !intStep || assigns(forNode.body, name) || assigns(forNode.test, name)) return;
+    const info = node.getDeclaration(d.id);
+    if (!info) return;
+    info.suggestedType = 'Integer';
+    intLoopInits.add(d.init);
+    stats.intLoops++;
+  };
+  const stockFor = P.stmtFor;
+  P.stmtFor = function (this: any, forNode: any) {
+    if (active) markIntLoop(this, forNode);
+    return stockFor.call(this, forNode);
+  };
+  const stockVFor = P.vstmtFor;
+  P.vstmtFor = function (this: any, forNode: any) {
+    if (active) markIntLoop(this, forNode);
+    return stockVFor.call(this, forNode);
+  };
+
+  // B: integer consts
+  const stockDecl = P.stmtVariableDeclaration;
+  P.stmtVariableDeclaration = function (this: any, node: any) {
+    if (!active) return stockDecl.call(this, node);
+    // A: forget the literal type the first walk cached for a marked counter's initializer,
+    // so every walk declares it as the Integer the counter was marked
+    for (const d of node.declarations) if (d.init && intLoopInits.has(d.init)) delete this.literalTypes[this.astKey(d.init)];
+    if (node.kind !== 'const') return stockDecl.call(this, node);
+    for (const d of node.declarations) {
+      if (d.init && this.getType(d.init) === 'Integer') {
+        const info = this.getDeclaration(d.id);
+        info.valueType = 'Integer';
+        this.setScalarLocal(d.id.name, 'i32', 'Integer', () => {
+          this.pushState('building-integer');
+          const emitted = this.expression(d.init);
+          this.popState('building-integer');
+          this.coerce(emitted, 'i32');
+        });
+        if (this.isThreadDependent(d.init)) this.taintedLocals.add(d.id.name);
+        stats.intConsts++;
+      } else {
+        stockDecl.call(this, { ...node, declarations: [d] });
+        // F: an i32 twin of `const c = Math.floor|ceil|round(...)`, for subscripts
+        const local = this.locals.get(d.id.name);
+        if (isRoundingCall(this, d.init) && local?.kind === 'scalar' && local.wtype === 'f32') {
+          if (local.tinyShadow === undefined) local.tinyShadow = this.em.addLocal('i32');
+          this.em.localGet(local.index).i32TruncSatF32S().localSet(local.tinyShadow);
+          stats.intShadows++;
+        }
+      }
+    }
+  };
+
+  // F: scalar subscripts that are `+` chains of integer terms (incl. F twins) add in i32
+  const stockEmitIndex = P.emitIndex;
+  P.emitIndex = function (this: any, property: any) {
+    if (active && property?.type === 'BinaryExpression' && property.operator === '+') {
+      const terms = plusTerms(property);
+      if (terms.some((t) => shadowOf(this, t) !== undefined) && terms.every((t) => integralTerm(this, t))) {
+        emitIntTerm(this, terms[0]);
+        for (const t of terms.slice(1)) {
+          emitIntTerm(this, t);
+          this.em.i32Add();
+        }
+        return;
+      }
+    }
+    return stockEmitIndex.call(this, property);
+  };
+
+  // D: vector loads of consecutive lanes
+  const stockGather = P.vGather;
+  P.vGather = function (this: any, table: string, name: string, x: any, y: any, z: any, mNode: any) {
+    const layout = this.assembler?.layout?.[table]?.[name];
+    if (active && layout && !y && !z && this.vMaskDepth === 0) {
+      const terms = plusTerms(x);
+      const lanes = terms.filter(isThreadX);
+      const rest = terms.filter((t) => !isThreadX(t));
+      if (lanes.length === 1 && rest.every((t) => !this.vInfo.exprVarying(t) && integralTerm(this, t))) {
+        const em = this.em;
+        em.globalGet(this.assembler.globals.threadX);
+        for (const t of rest) {
+          emitIntTerm(this, t);
+          em.i32Add();
+        }
+        em.i32Const(2).i32Shl().v128Load(layout.offset, 2);
+        stats.vectorLoads++;
+        return 'vf32';
+      }
+    }
+    if (active) stats.gathers++;
+    return stockGather.call(this, table, name, x, y, z, mNode);
+  };
+
+  // E: f32.load + f32x4.splat -> v128.load32_splat
+  const stockLoad = P.emitFlatLoad;
+  P.emitFlatLoad = function (this: any, table: string, name: string, ...rest: any[]) {
+    const r = stockLoad.call(this, table, name, ...rest);
+    if (active && this.vec && this.assembler) {
+      const bytes: number[] = this.em.bytes;
+      const offset = this.assembler.layout[table][name].offset;
+      const tail = [0x2a, 2]; // f32.load, align 2^2
+      uleb(offset, tail);
+      const start = bytes.length - tail.length;
+      this._tinyLastLoad = tail.every((b, i) => bytes[start + i] === b) ? { start, end: bytes.length, offset } : null;
+    }
+    return r;
+  };
+  const stockCoerce = P.vCoerce;
+  P.vCoerce = function (this: any, from: string, to: string) {
+    const last = this._tinyLastLoad;
+    if (active && from === 'f32' && to === 'vf32' && last && last.end === this.em.bytes.length) {
+      const bytes: number[] = this.em.bytes;
+      bytes.length = last.start;
+      bytes.push(0xfd, 0x09, 2); // v128.load32_splat, align 2^2
+      uleb(last.offset, bytes);
+      this._tinyLastLoad = null;
+      stats.splatLoads++;
+      return to;
+    }
+    return stockCoerce.call(this, from, to);
+  };
+}

@@ -1,0 +1,235 @@
+/**
+ * Issue 7: the webasm code-generator patch (src/backend/gpujs/webasm-codegen-patch.ts).
+ *
+ * The patch changes only how indices are computed (i32 instead of f32) and how the floats are
+ * loaded (one v128.load instead of a 4-lane gather, v128.load32_splat instead of load + splat),
+ * never the float arithmetic of a kernel. So every kernel family must give BITWISE the same
+ * result patched and unpatched, and both must match the reference backend within float32
+ * tolerance (the tolerances of gpujs.test.ts, which runs the patched backend by default).
+ * Then the guards: reads the patch must not vectorize fall back to the gather, and give the
+ * same numbers.
+ */
+import { expect } from 'chai';
+import { GPU } from 'gpu.js';
+import type { Buf, Conv2dParams, MatmulParams } from '../src/backend/backend';
+import { BINARY_OPS, UNARY_OPS } from '../src/backend/backend';
+import { RefBackend } from '../src/backend/ref';
+import { availability, GpuJsBackend } from '../src/backend/gpujs';
+import { patchedConstantTypes, webasmPatchStats, withWebasmPatch } from '../src/backend/gpujs/webasm-codegen-patch';
+import { Generator } from '../src/random';
+
+const U = 2 ** -24;
+const gamma = (k: number) => (k * U) / (1 - k * U);
+
+function expectBitwise(a: Float32Array, b: Float32Array, what: string): void {
+  expect(a.length, `${what}: length`).to.equal(b.length);
+  const ai = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const bi = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < a.length; i++) {
+    if (ai[i] !== bi[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) expect.fail(`${what}: at ${i} patched ${a[i]}, stock ${b[i]}`);
+  }
+}
+
+function expectClose(a: Float32Array, b: Float32Array, bound: Float32Array | number, what: string): void {
+  expect(a.length, `${what}: length`).to.equal(b.length);
+  for (let i = 0; i < a.length; i++) {
+    const tol = typeof bound === 'number' ? bound : bound[i];
+    if (!(Math.abs(a[i] - b[i]) <= tol) && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) expect.fail(`${what}: at ${i} got ${a[i]}, expected ${b[i]} (tolerance ${tol})`);
+  }
+}
+
+describe('[issue 7: webasm patch] patched vs unpatched vs the reference, every kernel family', function () {
+  let patched: GpuJsBackend;
+  let stock: GpuJsBackend;
+  const ref = new RefBackend();
+  const gen = new Generator(7);
+  const random = (n: number, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * gen.uniform());
+  const abs = (d: Float32Array) => d.map(Math.abs);
+
+  before(function () {
+    if (!availability('webasm').ok) this.skip();
+    patched = new GpuJsBackend({ mode: 'webasm', webasmPatch: true });
+    stock = new GpuJsBackend({ mode: 'webasm', webasmPatch: false });
+  });
+  after(() => {
+    patched?.destroy();
+    stock?.destroy();
+  });
+
+  /** run f on patched, stock and ref with the same inputs; patched == stock bitwise; returns [patched, ref] */
+  function three(inputs: Float32Array[], size: number, f: (b: any, bufs: Buf[]) => Buf, what: string): [Float32Array, Float32Array] {
+    const run = (b: any) => b.toArray(f(b, inputs.map((d) => b.fromArray(d))), size) as Float32Array;
+    const p = run(patched);
+    expectBitwise(p, run(stock), what);
+    return [p, run(ref)];
+  }
+
+  it('the patch is on by default and actually vectorizes the heavy kernels', () => {
+    expect(patched.kernelStats).to.be.a('function');
+    const before = webasmPatchStats();
+    const p: MatmulParams = { batch: 1, m: 8, k: 8, n: 8, transA: false, transB: false, broadcastA: false, broadcastB: false };
+    three([random(64), random(64)], 64, (b, [x, y]) => b.matmul(x, y, p), 'matmul 8^3');
+    const after = webasmPatchStats();
+    expect(after.vectorLoads - before.vectorLoads).to.be.greaterThan(0);
+    expect(after.splatLoads - before.splatLoads).to.be.greaterThan(0);
+  });
+
+  it('unary and binary (strided, broadcast) ops, odd sizes', () => {
+    for (const size of [1, 3, 5, 37, 1001]) {
+      const x = random(size, -3, 3);
+      for (const op of UNARY_OPS) {
+        three([x], size, (b, [a]) => b.unary(op, a, size, 0.5, 2), `unary ${op} [${size}]`);
+      }
+    }
+    const shape = [3, 5, 7];
+    const size = 105;
+    const l = random(size);
+    const rr = random(5);
+    for (const op of BINARY_OPS) {
+      // [3,5,7] op [1,5,1] broadcast, and a contiguous [105] op [105]
+      const [p1] = three([l, rr], size, (b, [a, c]) => b.binary(op, { buf: a, offset: 0, strides: [35, 7, 1] }, { buf: c, offset: 0, strides: [0, 1, 0] }, shape), `binary ${op} broadcast`);
+      const [p2] = three([l, l.slice().reverse()], size, (b, [a, c]) => b.binary(op, { buf: a, offset: 0, strides: [1] }, { buf: c, offset: 0, strides: [1] }, [size]), `binary ${op} contiguous`);
+      expect(p1.length + p2.length).to.equal(2 * size);
+    }
+  });
+
+  it('matmul: 512-ish tiles, m and k off the tiles, transposes, broadcasts', () => {
+    const cases: Partial<MatmulParams>[] = [
+      { batch: 1, m: 5, k: 3, n: 7 },
+      { batch: 2, m: 13, k: 31, n: 9 },
+      { batch: 1, m: 64, k: 129, n: 68 },
+      { batch: 3, m: 49, k: 64, n: 49, transB: true },
+      { batch: 2, m: 6, k: 1003, n: 5, transA: true, broadcastB: true },
+      { batch: 4, m: 9, k: 17, n: 1, broadcastA: true, transA: true, transB: true },
+    ];
+    for (const c of cases) {
+      const p: MatmulParams = { batch: 1, m: 1, k: 1, n: 1, transA: false, transB: false, broadcastA: false, broadcastB: false, ...c };
+      const a = random((p.broadcastA ? 1 : p.batch) * p.m * p.k);
+      const bb = random((p.broadcastB ? 1 : p.batch) * p.k * p.n);
+      const size = p.batch * p.m * p.n;
+      const [got, want] = three([a, bb], size, (b, [x, y]) => b.matmul(x, y, p), `matmul ${JSON.stringify(c)}`);
+      const bound = ref.toArray(ref.matmul(ref.fromArray(abs(a)), ref.fromArray(abs(bb)), p), size).map((s) => gamma(p.k + 2) * s);
+      expectClose(got, want, bound, `matmul ${JSON.stringify(c)} vs ref`);
+    }
+  });
+
+  it('conv2d forward, backward-input, backward-weight: stride 1 (padded kernels) and stride 2, odd sizes, 1x1, channels off the tiles', () => {
+    const cases = [
+      { n: 2, cin: 3, h: 9, w: 8, cout: 5, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 },
+      { n: 3, cin: 1, h: 7, w: 5, cout: 6, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 },
+      { n: 2, cin: 5, h: 6, w: 7, cout: 1, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 },
+      { n: 2, cin: 4, h: 5, w: 5, cout: 7, kh: 1, kw: 1, strideH: 1, strideW: 1, padH: 0, padW: 0 },
+      { n: 1, cin: 2, h: 6, w: 9, cout: 3, kh: 3, kw: 2, strideH: 1, strideW: 1, padH: 0, padW: 1 },
+      { n: 3, cin: 6, h: 7, w: 7, cout: 4, kh: 3, kw: 3, strideH: 2, strideW: 2, padH: 1, padW: 1 },
+    ];
+    for (const c of cases) {
+      const oh = Math.floor((c.h + 2 * c.padH - c.kh) / c.strideH) + 1;
+      const ow = Math.floor((c.w + 2 * c.padW - c.kw) / c.strideW) + 1;
+      const p: Conv2dParams = { ...c, oh, ow };
+      const x = random(c.n * c.cin * c.h * c.w);
+      const w = random(c.cout * c.cin * c.kh * c.kw);
+      const gy = random(c.n * c.cout * oh * ow);
+      const what = `conv ${JSON.stringify(c)}`;
+      const ySize = c.n * c.cout * oh * ow;
+      const [f, fr] = three([x, w], ySize, (b, [xx, ww]) => b.conv2d(xx, ww, p), `${what} forward`);
+      expectClose(f, fr, ref.toArray(ref.conv2d(ref.fromArray(abs(x)), ref.fromArray(abs(w)), p), ySize).map((s) => gamma(c.cin * c.kh * c.kw + 2) * s), `${what} forward vs ref`);
+      const [bi, bir] = three([gy, w], x.length, (b, [g, ww]) => b.conv2dBackwardInput(g, ww, p), `${what} backward input`);
+      expectClose(bi, bir, ref.toArray(ref.conv2dBackwardInput(ref.fromArray(abs(gy)), ref.fromArray(abs(w)), p), x.length).map((s) => gamma(c.cout * c.kh * c.kw + 2) * s), `${what} backward input vs ref`);
+      const [bw, bwr] = three([x, gy], w.length, (b, [xx, g]) => b.conv2dBackwardWeight(xx, g, p), `${what} backward weight`);
+      expectClose(bw, bwr, ref.toArray(ref.conv2dBackwardWeight(ref.fromArray(abs(x)), ref.fromArray(abs(gy)), p), w.length).map((s) => gamma(c.n * oh * ow + 2) * s), `${what} backward weight vs ref`);
+    }
+  });
+
+  it('reductions, softmax, copies, concat, resampling, adam', () => {
+    const x = random(7 * 1030);
+    for (const op of ['sum', 'max', 'min', 'argmax', 'argmin'] as const) three([x], 7, (b, [a]) => b.reduce(op, a, 7, 1030), `reduce ${op}`);
+    three([x], 7 * 1030, (b, [a]) => b.softmax(a, 7, 1030), 'softmax');
+    three([x], 1030 * 7, (b, [a]) => b.copyStrided({ buf: a, offset: 0, strides: [1, 1030] }, [1030, 7]), 'transpose');
+    three([x, random(7 * 3)], 7 * 1033, (b, [a, c]) => b.concat([a, c], [1030, 3], 7), 'concat');
+    const adam = { size: 1030, lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, decoupled: true, biasCorrection1: 0.1, biasCorrection2: 0.01 };
+    three([x.subarray(0, 1030), x.subarray(1030, 2060), x.subarray(2060, 3090), abs(x.subarray(3090, 4120))], 1030, (b, [pp, g, m, v]) => b.adamStep(pp, g, m, v, adam).param, 'adam');
+    const up = { n: 2, c: 3, h: 4, w: 5, scaleH: 2, scaleW: 3, outH: 9, outW: 17 };
+    three([random(120)], 2 * 3 * 9 * 17, (b, [a]) => b.upsampleNearest2d(a, up), 'upsample');
+    const pool = { n: 2, c: 3, h: 9, w: 11, kh: 2, kw: 2 };
+    three([random(2 * 3 * 99)], 2 * 3 * 20, (b, [a]) => b.sumPool2d(a, pool), 'sumPool');
+  });
+});
+
+describe('[issue 7: webasm patch] guards: what must stay a gather', function () {
+  let gpu: any;
+  before(function () {
+    if (!availability('webasm').ok) this.skip();
+    gpu = new GPU({ mode: 'webasm' });
+  });
+  after(() => gpu?.destroy());
+
+  const n = 64;
+  const a = Float32Array.from({ length: n + 8 }, (_, i) => i * 1.5 - 7);
+  /** build + run a kernel patched and unpatched: same output bitwise; returns the patch's counters for the patched build */
+  function build(fn: (...args: any[]) => number, output: number[], constants: Record<string, number>, args: unknown[]): { vectorLoads: number; gathers: number } {
+    const make = (on: boolean) => {
+      const settings: any = { output, constants, precision: 'single', pipeline: true, immutable: true };
+      if (on) settings.constantTypes = patchedConstantTypes(constants);
+      const k = gpu.createKernel(fn, settings);
+      const before = webasmPatchStats();
+      const out = withWebasmPatch(on, () => k(...args));
+      const after = webasmPatchStats();
+      const flat = (v: any): number[] => (v instanceof Float32Array ? Array.from(v) : Array.from(v as ArrayLike<any>).flatMap(flat));
+      return { out: Float32Array.from(flat(out)), vectorLoads: after.vectorLoads - before.vectorLoads, gathers: after.gathers - before.gathers };
+    };
+    const p = make(true);
+    const s = make(false);
+    expectBitwise(p.out, s.out, fn.name);
+    return p;
+  }
+
+  it('a[this.thread.x + uniform integer terms] becomes a vector load, with the same numbers', () => {
+    const r = build(function plain(this: any, x: Float32Array) {
+      let s = 0;
+      for (let q = 0; q < 3; q++) s += x[this.thread.x + q + this.constants.off];
+      return s;
+    }, [n], { off: 2 }, [a]);
+    expect(r.vectorLoads).to.be.greaterThan(0);
+  });
+
+  it('a read under a divergent branch stays a gather', () => {
+    const r = build(function divergent(this: any, x: Float32Array) {
+      let s = 0;
+      if (this.thread.x > 5) {
+        s = x[this.thread.x + this.constants.off];
+      }
+      return s;
+    }, [n], { off: 1 }, [a]);
+    expect(r.vectorLoads).to.equal(0);
+    expect(r.gathers).to.be.greaterThan(0);
+  });
+
+  it('a 2-D subscript, a scaled thread.x, a thread.x hidden in a local, and a float-typed term stay gathers', () => {
+    const m2 = [Array.from({ length: 8 }, (_, i) => Float32Array.from({ length: n }, (_, j) => i * 100 + j))].flat();
+    const r1 = build(function twoD(this: any, x: number[][]) {
+      return x[this.thread.y][this.thread.x];
+    }, [n, 8], {}, [m2]);
+    const r2 = build(function scaled(this: any, x: Float32Array) {
+      return x[this.thread.x + this.thread.x];
+    }, [n / 2], {}, [a]);
+    const r3 = build(function hidden(this: any, x: Float32Array) {
+      const j = this.thread.x;
+      return x[j + 1];
+    }, [n], {}, [a]);
+    const r4 = build(function fractional(this: any, x: Float32Array, off: number) {
+      return x[this.thread.x + off];
+    }, [n], {}, [a, 2.5]);
+    for (const r of [r1, r2, r3, r4]) expect(r.vectorLoads).to.equal(0);
+  });
+
+  it('a loop counter assigned in its body is not made an integer', () => {
+    build(function assigned(this: any, x: Float32Array) {
+      let s = 0;
+      for (let q = 0; q < 4; q++) {
+        s += x[this.thread.x] * q;
+        q = q + 0.5;
+      }
+      return s;
+    }, [n], {}, [a]);
+  });
+});
