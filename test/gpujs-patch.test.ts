@@ -12,7 +12,7 @@
 import { expect } from 'chai';
 import { GPU } from 'gpu.js';
 import type { Buf, Conv2dParams, MatmulParams } from '../src/backend/backend';
-import { BINARY_OPS, UNARY_OPS } from '../src/backend/backend';
+import { BINARY_OPS, UNARY_OPS, convOutputSize } from '../src/backend/backend';
 import { RefBackend } from '../src/backend/ref';
 import { availability, GpuJsBackend } from '../src/backend/gpujs';
 import { patchedConstantTypes, webasmPatchStats, withWebasmPatch } from '../src/backend/gpujs/webasm-codegen-patch';
@@ -123,8 +123,8 @@ describe('[issue 7: webasm patch] patched vs unpatched vs the reference, every k
       { n: 3, cin: 6, h: 7, w: 7, cout: 4, kh: 3, kw: 3, strideH: 2, strideW: 2, padH: 1, padW: 1 },
     ];
     for (const c of cases) {
-      const oh = Math.floor((c.h + 2 * c.padH - c.kh) / c.strideH) + 1;
-      const ow = Math.floor((c.w + 2 * c.padW - c.kw) / c.strideW) + 1;
+      const oh = convOutputSize(c.h, c.kh, c.strideH, c.padH);
+      const ow = convOutputSize(c.w, c.kw, c.strideW, c.padW);
       const p: Conv2dParams = { ...c, oh, ow };
       const x = random(c.n * c.cin * c.h * c.w);
       const w = random(c.cout * c.cin * c.kh * c.kw);

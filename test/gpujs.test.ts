@@ -17,7 +17,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as v8 from 'v8';
 import * as vm from 'vm';
-import { BINARY_OPS, REDUCE_OPS, UNARY_OPS, type Backend, type Buf, type Conv2dParams, type MatmulParams } from '../src/backend/backend';
+import { BINARY_OPS, REDUCE_OPS, UNARY_OPS, type Backend, type Buf, type Conv2dParams, type MatmulParams, convOutputSize } from '../src/backend/backend';
 import { RefBackend } from '../src/backend/ref';
 import { availability, createBackend, GpuJsBackend, glAvailability, type GpuJsMode } from '../src/backend/gpujs';
 import { withBackend } from '../src/backend/registry';
@@ -209,8 +209,8 @@ for (const mode of MODES) {
         { n: 1, cin: 5, h: 5, w: 6, cout: 3, kh: 3, kw: 2, strideH: 2, strideW: 1, padH: 0, padW: 0 },
       ];
       for (const c of cases) {
-        const oh = Math.floor((c.h + 2 * c.padH - c.kh) / c.strideH) + 1;
-        const ow = Math.floor((c.w + 2 * c.padW - c.kw) / c.strideW) + 1;
+        const oh = convOutputSize(c.h, c.kh, c.strideH, c.padH);
+        const ow = convOutputSize(c.w, c.kw, c.strideW, c.padW);
         const p: Conv2dParams = { ...c, oh, ow };
         const x = random(c.n * c.cin * c.h * c.w);
         const w = random(c.cout * c.cin * c.kh * c.kw);
