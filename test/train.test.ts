@@ -16,7 +16,7 @@ import { Adam } from '../src/optim/adam';
 import { mseLoss } from '../src/ops/loss';
 import { train } from '../src/train/trainer';
 import { readSafetensors } from '../src/checkpoint/safetensors';
-import { main } from '../src/cli/main';
+import { autoWorkers, main } from '../src/cli/main';
 
 const TINY: UNetConfig = { inChannels: 1, baseChannels: 8, channelMults: [1, 2], numResBlocks: 1, attnLevels: [], midAttention: true, timeFeatures: 8, timeDim: 16, groups: 4 };
 
@@ -128,6 +128,29 @@ describe('[unit 6: training] DDPM trainer', function () {
     expect(worst).to.be.below(1e-4);
   });
 
+  it('--keep-every keeps a copy of the checkpoint at those steps, identical to the checkpoint written then', async () => {
+    const out = tmp();
+    await train({ ...baseConfig, dataset: squares(), outDir: out, steps: 3, checkpointEvery: 2, keepEvery: 1 }, { stream: quiet });
+    const kept = fs.readdirSync(path.join(out, 'checkpoints')).sort();
+    expect(kept).to.deep.equal(['step_000001.safetensors', 'step_000002.safetensors', 'step_000003.safetensors']);
+    // the last copy is the final checkpoint; the first one resumes into a run equal to an uninterrupted one
+    expect(fs.readFileSync(path.join(out, 'checkpoints', 'step_000003.safetensors')).equals(fs.readFileSync(path.join(out, 'checkpoint.safetensors')))).to.equal(true);
+    const again = tmp();
+    await train({ ...baseConfig, dataset: squares(), outDir: again, steps: 3, checkpointEvery: 2, resume: path.join(out, 'checkpoints', 'step_000001.safetensors') }, { stream: quiet });
+    const a = readSafetensors(path.join(out, 'checkpoint.safetensors')).tensors;
+    const b = readSafetensors(path.join(again, 'checkpoint.safetensors')).tensors;
+    for (const n of Object.keys(a).filter((k) => k.startsWith('model.'))) expect(Array.from(b[n].data), n).to.deep.equal(Array.from(a[n].data));
+  });
+
+  it('--workers auto: one thread per core on the gpu.js CPU modes, capped by the batch; 1 on GL and ref', () => {
+    expect(autoWorkers('gpujs-webasm', 32, 2)).to.equal(2);
+    expect(autoWorkers('gpujs-cpu', 32, 8)).to.equal(8);
+    expect(autoWorkers('gpujs-webasm', 3, 8)).to.equal(3);
+    expect(autoWorkers('gpujs-webasm', 32, 1)).to.equal(1);
+    expect(autoWorkers('gpujs-gpu', 32, 8)).to.equal(1);
+    expect(autoWorkers('ref', 32, 8)).to.equal(1);
+  });
+
   it('validates its configuration', async () => {
     let err: Error | null = null;
     try {
@@ -158,6 +181,8 @@ describe('[unit 6: training] command line', () => {
     [['train', '--steps', 'many'], /--steps must be an integer >= 1, got NaN/],
     [['train', '--lr', '5'], /--lr must be in \(0, 1\)/],
     [['train', '--workers', '0'], /--workers must be an integer >= 1, got 0/],
+    [['train', '--workers', 'many'], /--workers must be an integer >= 1, got NaN/],
+    [['train', '--keep-every', '-5'], /--keep-every must be an integer >= 0, got -5/],
     [['train', '--backend', 'tpu'], /unknown backend "tpu"/],
     [['sample', '--checkpoint', '/nonexistent/ckpt.safetensors'], /sample: no checkpoint at '\/nonexistent\/ckpt.safetensors'/],
     [['sample'], /Missing required argument: checkpoint/],

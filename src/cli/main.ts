@@ -9,6 +9,7 @@
  * Every argument is checked; a bad one gets one clear line and exit code 2, not a stack trace.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -41,6 +42,15 @@ function useBackend(spec: string, log: (s: string) => void): Backend {
   return backend;
 }
 
+/**
+ * `--workers auto`: one thread per CPU core on the gpu.js CPU modes (webasm, cpu), capped by
+ * the batch; 1 on gpujs:gpu (one GPU) and on the reference backend (a definition, not a speed path).
+ */
+export function autoWorkers(backendName: string, batchSize: number, cores = os.availableParallelism()): number {
+  const cpuMode = backendName === 'gpujs-webasm' || backendName === 'gpujs-cpu';
+  return cpuMode ? Math.max(1, Math.min(cores, batchSize)) : 1;
+}
+
 export function buildCli(argv: string[], log: (s: string) => void = (s) => process.stderr.write(s + '\n')) {
   return yargs(argv)
     .scriptName('tiny-ddpm')
@@ -64,11 +74,12 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           .option('beta-schedule', { type: 'string', choices: ['linear', 'cosine'], default: d.betaSchedule })
           .option('out', { type: 'string', default: d.outDir, describe: 'output folder' })
           .option('checkpoint-every', { type: 'number', default: d.checkpointEvery })
+          .option('keep-every', { type: 'number', default: d.keepEvery, describe: 'every N steps also keep <out>/checkpoints/step_NNNNNN.safetensors, to sample or evaluate later (0 = off)' })
           .option('sample-every', { type: 'number', default: d.sampleEvery, describe: 'write a sample grid every N steps (0 = only at the end)' })
           .option('num-samples', { type: 'number', default: d.numSamples })
           .option('sampler', { type: 'string', choices: ['ddim', 'ddpm'], default: d.sampler, describe: 'sampler for the grids' })
           .option('sample-steps', { type: 'number', default: d.sampleSteps, describe: 'DDIM steps for the grids' })
-          .option('workers', { type: 'number', default: d.workers, describe: 'threads that share each batch (data parallelism; e.g. the number of cores)' })
+          .option('workers', { type: 'string', default: 'auto', describe: 'threads that share each batch (data parallelism): a number, or auto = one per CPU core on the CPU backends, 1 on gpujs:gpu and ref' })
           .option('log-every', { type: 'number', default: d.logEvery, describe: 'progress line every N steps (when not on a terminal)' })
           .option('eval-every', { type: 'number', default: d.evalEvery, describe: 'every N steps, score --eval-samples DDIM samples (FID, recognized, coverage) into <out>/eval.csv (0 = off)' })
           .option('eval-samples', { type: 'number', default: d.evalSamples, describe: 'samples per evaluation (and real images on each side)' })
@@ -85,15 +96,18 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           gradClip: a['grad-clip'] as number, seed: a.seed as number, timesteps: a.timesteps as number,
           betaSchedule: a['beta-schedule'] as TrainConfig['betaSchedule'], outDir, checkpointEvery: a['checkpoint-every'] as number,
           sampleEvery: a['sample-every'] as number, numSamples: a['num-samples'] as number, sampler: a.sampler as TrainConfig['sampler'],
-          sampleSteps: a['sample-steps'] as number, logEvery: a['log-every'] as number, workers: a.workers as number,
+          sampleSteps: a['sample-steps'] as number, logEvery: a['log-every'] as number, keepEvery: a['keep-every'] as number,
           evalEvery: a['eval-every'] as number, evalSamples: a['eval-samples'] as number, evalClassifier: a['eval-classifier'] as string,
           resume: a.resume === undefined ? false : a.resume === '' ? true : (a.resume as string),
         };
         if (typeof config.model === 'string' && !UNET_PRESETS[config.model]) {
           throw new UsageError(`train: unknown --model '${config.model}'; valid presets: ${Object.keys(UNET_PRESETS).join(', ')}`);
         }
+        const workersArg = String(a.workers);
+        if (workersArg !== 'auto') config.workers = Number(workersArg);
         validateTrainConfig({ ...DEFAULT_TRAIN_CONFIG, ...config });
-        useBackend(a.backend as string, log); // after the cheap checks: starting a backend can take a while
+        const backend = useBackend(a.backend as string, log); // after the cheap checks: starting a backend can take a while
+        if (workersArg === 'auto') config.workers = autoWorkers(backend.name, config.batchSize!);
         const r = await train(config);
         log(`${r.stopped === 'done' ? 'finished' : 'stopped'} at step ${r.step} in ${r.seconds.toFixed(0)} s; smoothed loss ${r.smoothedLoss.toFixed(4)}; checkpoint ${r.checkpoint}; samples ${path.join(r.outDir, 'samples.png')}`);
         if (r.stopped === 'nonfinite') process.exitCode = 1;

@@ -62,6 +62,8 @@ export interface TrainConfig {
   outDir: string;
   /** save a checkpoint every N steps (and at the end) */
   checkpointEvery: number;
+  /** every N steps also keep a copy of the checkpoint as checkpoints/step_NNNNNN.safetensors, to evaluate later (0 = off) */
+  keepEvery: number;
   /** write a sample grid every N steps (and at the end; 0 = only at the end) */
   sampleEvery: number;
   /** images in each sample grid */
@@ -87,9 +89,9 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   dataset: 'mnist',
   limit: 0,
   model: 'unet-tiny',
-  steps: 2000,
-  batchSize: 64,
-  lr: 2e-4,
+  steps: 1500,
+  batchSize: 32,
+  lr: 1e-3,
   warmup: 100,
   emaDecay: 0.999,
   gradClip: 1,
@@ -98,6 +100,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   betaSchedule: 'linear',
   outDir: 'runs/mnist',
   checkpointEvery: 250,
+  keepEvery: 0,
   sampleEvery: 500,
   numSamples: 64,
   sampler: 'ddim',
@@ -188,6 +191,7 @@ export function validateTrainConfig(cfg: TrainConfig): void {
   posInt('steps');
   posInt('batchSize');
   posInt('checkpointEvery');
+  posInt('keepEvery', 0);
   posInt('sampleEvery', 0);
   posInt('numSamples');
   posInt('sampleSteps');
@@ -345,6 +349,13 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
 
       const last = step === cfg.steps;
       if (step % cfg.checkpointEvery === 0 || last) save();
+      if (cfg.keepEvery > 0 && (step % cfg.keepEvery === 0 || last)) {
+        if (step % cfg.checkpointEvery !== 0 && !last) save();
+        fs.mkdirSync(path.join(out, 'checkpoints'), { recursive: true });
+        const kept = path.join(out, 'checkpoints', `${stepName(step)}.safetensors`);
+        fs.copyFileSync(checkpointFile, kept + '.tmp');
+        fs.renameSync(kept + '.tmp', kept);
+      }
       if ((cfg.sampleEvery > 0 && step % cfg.sampleEvery === 0) || last) {
         const file = writeSamples();
         plotLoss();
