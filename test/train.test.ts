@@ -10,13 +10,16 @@ import * as os from 'os';
 import * as path from 'path';
 import { tensor, randn, Generator } from '../src';
 import type { ImageDataset } from '../src/data/dataset';
-import { NoiseSchedule, addNoise } from '../src/diffusion';
+import { NoiseSchedule, addNoise, DdimSampler, sample } from '../src/diffusion';
+import { noGrad } from '../src/autograd';
 import { createUNet, type UNetConfig } from '../src/nn/unet';
 import { Adam } from '../src/optim/adam';
 import { mseLoss } from '../src/ops/loss';
 import { train } from '../src/train/trainer';
 import { readSafetensors } from '../src/checkpoint/safetensors';
-import { autoWorkers, main } from '../src/cli/main';
+import { readImagePng } from '../src/image/png';
+import { main } from '../src/cli/main';
+import { autoWorkers, DataParallel } from '../src/train/parallel';
 
 const TINY: UNetConfig = { inChannels: 1, baseChannels: 8, channelMults: [1, 2], numResBlocks: 1, attnLevels: [], midAttention: true, timeFeatures: 8, timeDim: 16, groups: 4 };
 
@@ -30,6 +33,17 @@ function squares(fill = (i: number, p: number) => p): ImageDataset {
     for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) images[i * 64 + y * 8 + x] = fill(i, y >= r && y < r + 3 && x >= c && x < c + 3 ? 1 : 0);
   }
   return { name: 'squares', images, labels: new Int32Array(n), n, channels: 1, height: 8, width: 8, numClasses: 1 };
+}
+
+/** Run `fn` with stderr swallowed (the command line's progress lines). */
+async function withStderr<T>(fn: () => Promise<T>): Promise<T> {
+  const orig = process.stderr.write.bind(process.stderr);
+  (process.stderr as unknown as { write: unknown }).write = () => true;
+  try {
+    return await fn();
+  } finally {
+    (process.stderr as unknown as { write: unknown }).write = orig;
+  }
 }
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'tiny-ddpm-train-'));
@@ -126,6 +140,48 @@ describe('[unit 6: training] DDPM trainer', function () {
     }
     // two Adam steps of lr 1e-3 move a weight by ~2e-3; the threads only change summation order
     expect(worst).to.be.below(1e-4);
+  });
+
+  it('sampling on 2 threads: the parallel noise predictor equals the model, and so do the DDIM samples', async () => {
+    const model = createUNet(TINY, { generator: new Generator(5) });
+    model.eval();
+    const schedule = new NoiseSchedule({ numTimesteps: 50 });
+    const parallel = new DataParallel(2, 'ref', model, schedule);
+    try {
+      const predict = parallel.predictor(model);
+      for (const batch of [5, 1]) {
+        const x = randn([batch, 1, 8, 8], { generator: new Generator(batch) });
+        const t = tensor(Array.from({ length: batch }, (_, i) => (i * 13) % 50), [batch]);
+        const want = noGrad(() => model.forward(x, t)).toArray();
+        const got = noGrad(() => predict(x, t));
+        expect(got.shape).to.deep.equal([batch, 1, 8, 8]);
+        const g = got.toArray();
+        want.forEach((v, i) => expect(g[i]).to.be.closeTo(v, 1e-5 * (1 + Math.abs(v))));
+      }
+      // a whole DDIM run (the weights were sent with the first request and are reused)
+      const sampler = new DdimSampler(schedule, { numSteps: 4 });
+      const one = sample((x, t) => model.forward(x, t), sampler, [3, 1, 8, 8], { generator: new Generator(9) }).toArray();
+      const two = sample(predict, sampler, [3, 1, 8, 8], { generator: new Generator(9) }).toArray();
+      one.forEach((v, i) => expect(two[i]).to.be.closeTo(v, 1e-4));
+    } finally {
+      await parallel.close();
+    }
+  });
+
+  it('tiny-ddpm sample --workers 2 writes the same images as --workers 1', async () => {
+    const out = tmp();
+    await train({ ...baseConfig, dataset: squares(), outDir: out, steps: 2 }, { stream: quiet });
+    const ckpt = path.join(out, 'checkpoint.safetensors');
+    const pixels = async (workers: string) => {
+      const dir = path.join(out, `sampled-${workers}`);
+      const code = await withStderr(() => main(['sample', '--checkpoint', ckpt, '--n', '3', '--steps', '3', '--backend', 'ref', '--workers', workers, '--out', dir]));
+      expect(code).to.equal(0);
+      return fs.readdirSync(path.join(dir, 'images')).sort().map((f) => Array.from(readImagePng(path.join(dir, 'images', f)).data));
+    };
+    const [one, two] = [await pixels('1'), await pixels('2')];
+    expect(two.length).to.equal(3);
+    // pixels in [0, 1] from 8-bit PNGs: the threads change float32 rounding only, so at most one level (1/255) apart
+    one.forEach((img, k) => img.forEach((v, i) => expect(Math.abs(two[k][i] - v)).to.be.at.most(1 / 255 + 1e-6)));
   });
 
   it('--keep-every keeps a copy of the checkpoint at those steps, identical to the checkpoint written then', async () => {

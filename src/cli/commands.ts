@@ -11,6 +11,10 @@ import { createUNet, UNET_PRESETS, type UNetConfig } from '../nn/unet';
 import { Generator } from '../random';
 import { concat } from '../ops/shape';
 import { makeSampler } from '../train/trainer';
+import { autoWorkers, DataParallel } from '../train/parallel';
+import type { Backend } from '../backend/backend';
+import { getBackend } from '../backend/registry';
+import type { Tensor } from '../tensor';
 import { sampleWithSnapshots, writeNoiseStripPng, writeReverseProcessPng, writeSingleImages } from '../train/pictures';
 
 export interface SampleArgs {
@@ -25,6 +29,8 @@ export interface SampleArgs {
   model?: string;
   imageSize: number;
   channels: number;
+  /** threads that share each batch (data parallelism), or 'auto' (one per core on the CPU backends) */
+  workers: number | 'auto';
   out?: string;
 }
 
@@ -32,14 +38,15 @@ function positiveInt(name: string, v: number) {
   if (!(Number.isInteger(v) && v >= 1)) throw new Error(`sample: --${name} must be a positive integer, got ${v}`);
 }
 
-export async function sampleCommand(a: SampleArgs, log: (s: string) => void, startBackend: () => void = () => {}): Promise<void> {
+export async function sampleCommand(a: SampleArgs, log: (s: string) => void, startBackend: () => Backend | void = () => {}): Promise<void> {
   positiveInt('n', a.n);
   positiveInt('steps', a.steps);
   positiveInt('batch-size', a.batchSize);
+  if (a.workers !== 'auto') positiveInt('workers', a.workers);
   if (!(a.eta >= 0)) throw new Error(`sample: --eta must be >= 0, got ${a.eta}`);
   if (!fs.existsSync(a.checkpoint)) throw new Error(`sample: no checkpoint at '${a.checkpoint}'`);
 
-  startBackend();
+  const backend = startBackend() ?? getBackend();
   // Rebuild the model: a training checkpoint carries its config; a weights file needs --model.
   const file = readSafetensors(a.checkpoint);
   let modelConfig: UNetConfig;
@@ -68,16 +75,26 @@ export async function sampleCommand(a: SampleArgs, log: (s: string) => void, sta
   const [c, h, w] = imageShape;
   log(`sampling ${a.n} images ${c}x${h}x${w} with ${sampler.name} (${sampler.timesteps.length} steps${a.sampler === 'ddim' ? `, eta ${a.eta}` : ''}) from the ${source} weights of ${a.checkpoint}`);
 
+  const threads = a.workers === 'auto' ? autoWorkers(backend.name, Math.min(a.batchSize, a.n)) : a.workers;
+  // the workers run the same backend: 'gpujs-webasm' -> 'gpujs:webasm'
+  const parallel = threads > 1 ? new DataParallel(threads, backend.name.replace('gpujs-', 'gpujs:'), model, schedule) : null;
+  if (parallel) log(`  on ${threads} threads (each takes part of every batch)`);
+
   const started = Date.now();
   const generator = new Generator(a.seed);
   const parts = [];
   let firstRun = null;
-  for (let done = 0; done < a.n; done += a.batchSize) {
-    const size = Math.min(a.batchSize, a.n - done);
-    const run = sampleWithSnapshots((x, t) => model.forward(x, t), sampler, [size, c, h, w], generator);
-    if (!firstRun) firstRun = { run, size };
-    parts.push(run.samples);
-    log(`  ${done + size}/${a.n} images (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  try {
+    const predict = parallel ? parallel.predictor(model) : (x: Tensor, t: Tensor) => model.forward(x, t);
+    for (let done = 0; done < a.n; done += a.batchSize) {
+      const size = Math.min(a.batchSize, a.n - done);
+      const run = sampleWithSnapshots(predict, sampler, [size, c, h, w], generator);
+      if (!firstRun) firstRun = { run, size };
+      parts.push(run.samples);
+      log(`  ${done + size}/${a.n} images (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    }
+  } finally {
+    await parallel?.close();
   }
   const images = (parts.length === 1 ? parts[0] : concat(parts, 0)).toArray();
   writeGridPng(path.join(out, 'grid.png'), images, a.n, c, h, w, { nrow: Math.ceil(Math.sqrt(a.n)) });

@@ -9,7 +9,6 @@
  * Every argument is checked; a bad one gets one clear line and exit code 2, not a stack trace.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -17,10 +16,11 @@ import type { Backend } from '../backend/backend';
 import { setBackend } from '../backend/registry';
 import { resolveBackend } from '../backend/select';
 import { DEFAULT_TRAIN_CONFIG, train, validateTrainConfig, type TrainConfig } from '../train/trainer';
-import { sampleCommand, noiseCommand } from './commands';
+import { sampleCommand, noiseCommand, type SampleArgs } from './commands';
 import { evalCommand, classifierCommand } from './eval';
 import { UNET_PRESETS } from '../nn/unet';
 import { DATASET_SPEC_FORMS } from '../data';
+import { autoWorkers } from '../train/parallel';
 
 /** An error meant for the user: printed as one line, without a stack trace. */
 export class UsageError extends Error {}
@@ -40,15 +40,6 @@ function useBackend(spec: string, log: (s: string) => void): Backend {
   setBackend(backend);
   log(`backend: ${backend.name} (${reason})`);
   return backend;
-}
-
-/**
- * `--workers auto`: one thread per CPU core on the gpu.js CPU modes (webasm, cpu), capped by
- * the batch; 1 on gpujs:gpu (one GPU) and on the reference backend (a definition, not a speed path).
- */
-export function autoWorkers(backendName: string, batchSize: number, cores = os.availableParallelism()): number {
-  const cpuMode = backendName === 'gpujs-webasm' || backendName === 'gpujs-cpu';
-  return cpuMode ? Math.max(1, Math.min(cores, batchSize)) : 1;
 }
 
 export function buildCli(argv: string[], log: (s: string) => void = (s) => process.stderr.write(s + '\n')) {
@@ -129,9 +120,10 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           .option('model', { type: 'string', describe: 'UNet preset, for a plain weights file' })
           .option('image-size', { type: 'number', default: 28, describe: 'image size, for a plain weights file' })
           .option('channels', { type: 'number', default: 1, describe: 'image channels, for a plain weights file' })
+          .option('workers', { type: 'string', default: 'auto', describe: 'threads that share each batch: a number, or auto = one per CPU core on the CPU backends, 1 on gpujs:gpu and ref' })
           .option('out', { type: 'string', describe: 'output folder (default: <checkpoint folder>/sampled)' }),
       async (a) => {
-        await sampleCommand(a as never, log, () => useBackend(a.backend as string, log));
+        await sampleCommand({ ...(a as never as SampleArgs), workers: a.workers === 'auto' ? 'auto' : Number(a.workers) }, log, () => useBackend(a.backend as string, log));
       },
     )
     .command(

@@ -12,13 +12,15 @@
  *
  * Everything random is drawn on the main thread, so a run gives the same numbers whatever
  * the number of workers (up to summation order). Only the main thread updates weights, Adam
- * and the EMA. The tensor API stays synchronous: the main thread blocks on Atomics.wait and
+ * and the EMA. Sampling splits its batches the same way (`predictor`). The tensor API stays synchronous: the main thread blocks on Atomics.wait and
  * receives each result with receiveMessageOnPort.
  */
+import * as os from 'os';
 import * as path from 'path';
 import { MessageChannel, MessagePort, Worker, receiveMessageOnPort } from 'worker_threads';
 import { noGrad } from '../autograd';
-import { denoisingLoss } from '../diffusion/forward';
+import { denoisingLoss, type NoisePredictor } from '../diffusion/forward';
+import { concat } from '../ops/shape';
 import type { NoiseSchedule, ScheduleConfig } from '../diffusion/schedule';
 import type { UNet, UNetConfig } from '../nn/unet';
 import { Tensor } from '../tensor';
@@ -32,7 +34,9 @@ export interface WorkerInit {
   index: number;
 }
 
+/** Forward + backward of the denoising loss on a shard (a training step). */
 export interface ShardRequest {
+  kind: 'train';
   /** all parameters, concatenated in namedParameters() order */
   weights: Float32Array;
   x0: Float32Array;
@@ -41,11 +45,32 @@ export interface ShardRequest {
   noise: Float32Array;
 }
 
+/** The noise prediction for a shard, in eval mode and without a graph (a sampling step). */
+export interface ForwardRequest {
+  kind: 'forward';
+  /** the weights, sent with a predictor's first request to this worker only; later ones reuse them */
+  weights?: Float32Array;
+  x: Float32Array;
+  shape: number[];
+  t: Float32Array;
+}
+
 export interface ShardResult {
   loss?: number;
   /** gradients, concatenated like the weights */
   grads?: Float32Array;
+  /** the prediction of a forward request */
+  output?: Float32Array;
   error?: string;
+}
+
+/**
+ * `--workers auto`: one thread per CPU core on the gpu.js CPU modes (webasm, cpu), capped by
+ * the batch; 1 on gpujs:gpu (one GPU) and on the reference backend (a definition, not a speed path).
+ */
+export function autoWorkers(backendName: string, batchSize: number, cores = os.availableParallelism()): number {
+  const cpuMode = backendName === 'gpujs-webasm' || backendName === 'gpujs-cpu';
+  return cpuMode ? Math.max(1, Math.min(cores, batchSize)) : 1;
 }
 
 /** Sizes of `parts` nearly equal shards of `batch` (the first ones one larger). */
@@ -102,6 +127,7 @@ export class DataParallel {
       const end = start + size;
       Atomics.store(this.flags, k + 1, 0);
       const req: ShardRequest = {
+        kind: 'train',
         weights: k === sizes.length - 2 ? weights : weights.slice(),
         x0: x0Host.slice(start * per, end * per),
         shape: [size, ...x0.shape.slice(1)],
@@ -130,6 +156,47 @@ export class DataParallel {
       });
     });
     return total;
+  }
+
+  /**
+   * A noise predictor for the samplers that splits each batch over the threads like a
+   * training step: shard 0 here, the others on the workers, outputs concatenated in order.
+   * It uses the model's weights as they are now (e.g. the EMA weights copied in), sent to
+   * each worker once. Images do not interact in the UNet, so the result equals the
+   * single-thread forward pass up to float32 rounding.
+   */
+  predictor(model: UNet): NoisePredictor {
+    const weights = concatArrays(model.namedParameters().map(([, p]) => p.toArray()));
+    const sent = new Set<number>();
+    return (x: Tensor, t: Tensor) => {
+      const batch = x.shape[0];
+      const sizes = shardSizes(batch, this.threads);
+      if (sizes.length === 1) return model.forward(x, t);
+      const per = x.size / batch;
+      const xHost = x.toArray();
+      const tHost = t.toArray();
+      let start = sizes[0];
+      sizes.slice(1).forEach((size, k) => {
+        const end = start + size;
+        Atomics.store(this.flags, k + 1, 0);
+        const req: ForwardRequest = {
+          kind: 'forward',
+          weights: sent.has(k) ? undefined : weights,
+          x: xHost.slice(start * per, end * per),
+          shape: [size, ...x.shape.slice(1)],
+          t: tHost.slice(start, end),
+        };
+        sent.add(k);
+        this.workers[k].port.postMessage(req, [req.x.buffer, req.t.buffer] as ArrayBuffer[]);
+        start = end;
+      });
+      const parts = [model.forward(x.slice(0, 0, sizes[0]), t.slice(0, 0, sizes[0]))];
+      sizes.slice(1).forEach((size, k) => {
+        const output = this.receive(k).output!;
+        parts.push(Tensor.fromBuf(x.backend.fromArray(output), [size, ...x.shape.slice(1)], x.backend));
+      });
+      return concat(parts, 0);
+    };
   }
 
   /** Block until worker k has posted its result. */

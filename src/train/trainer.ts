@@ -16,6 +16,7 @@ import type { Backend } from '../backend/backend';
 import { getBackend, setBackend } from '../backend/registry';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../checkpoint/training';
 import { tensor } from '../creation';
+import type { Tensor } from '../tensor';
 import { loadDataset } from '../data';
 import { DataLoader } from '../data/loader';
 import type { ImageDataset } from '../data/dataset';
@@ -154,12 +155,13 @@ export function makeSampler(kind: 'ddpm' | 'ddim', schedule: NoiseSchedule, step
 }
 
 /** Sample with the EMA weights (swapped in, then the training weights are put back). */
-export function sampleWithEma(model: UNet, ema: EMA, sampler: Sampler, shape: number[], seed: number) {
+export function sampleWithEma(model: UNet, ema: EMA, sampler: Sampler, shape: number[], seed: number, parallel: DataParallel | null = null) {
   ema.store(model);
   ema.copyTo(model);
   try {
     model.eval();
-    return sampleWithSnapshots((x, t) => model.forward(x, t), sampler, shape, new Generator(seed));
+    const predict = parallel ? parallel.predictor(model) : (x: Tensor, t: Tensor) => model.forward(x, t);
+    return sampleWithSnapshots(predict, sampler, shape, new Generator(seed));
   } finally {
     ema.restore(model);
     model.train();
@@ -270,14 +272,16 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
   const sampleShape = [cfg.numSamples, c, h, w];
   // sample quality every evalEvery steps (src/metrics/training-eval.ts); built now, so a missing classifier fails before training
   const evaluator = cfg.evalEvery > 0 ? new TrainingEvaluator({ outDir: out, dataset: cfg.dataset, n: cfg.evalSamples, classifier: cfg.evalClassifier, resumedStep: step }) : null;
+  // data parallelism: the workers run the same backend ('gpujs-webasm' -> 'gpujs:webasm') for training steps and sample grids
+  const parallel = cfg.workers > 1 ? new DataParallel(cfg.workers, getBackend().name.replace('gpujs-', 'gpujs:'), model, schedule) : null;
   const evaluate = () => {
     const t0 = Date.now();
-    const run = sampleWithEma(model, ema, makeSampler('ddim', schedule, cfg.sampleSteps), [cfg.evalSamples, c, h, w], cfg.seed + 3);
+    const run = sampleWithEma(model, ema, makeSampler('ddim', schedule, cfg.sampleSteps), [cfg.evalSamples, c, h, w], cfg.seed + 3, parallel);
     return evaluator!.evaluate(step, run.samples.toArray(), c, h, w, (Date.now() - t0) / 1000).line;
   };
   const writeSamples = () => {
     const sampler = makeSampler(cfg.sampler, schedule, cfg.sampleSteps);
-    const run = sampleWithEma(model, ema, sampler, sampleShape, cfg.seed + 2);
+    const run = sampleWithEma(model, ema, sampler, sampleShape, cfg.seed + 2, parallel);
     const file = path.join(out, 'samples', `${stepName(step)}.png`);
     writeGridPng(file, run.samples.toArray(), cfg.numSamples, c, h, w, { nrow: Math.ceil(Math.sqrt(cfg.numSamples)) });
     fs.copyFileSync(file, path.join(out, 'samples.png'));
@@ -305,8 +309,6 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
   progress.log(`training ${typeof cfg.model === 'string' ? cfg.model : 'custom UNet'} (${model.numParameters().toLocaleString('en-US')} parameters) on ${dataset.name} (${dataset.n} images ${c}x${h}x${w}), backend ${getBackend().name}${cfg.workers > 1 ? ` x ${cfg.workers} threads` : ''}, steps ${step}..${cfg.steps}, batch ${cfg.batchSize}`);
   let lastLoss = NaN;
   let stopped: TrainResult['stopped'] = 'done';
-  // the workers run the same backend: 'gpujs-webasm' -> 'gpujs:webasm'
-  const parallel = cfg.workers > 1 ? new DataParallel(cfg.workers, getBackend().name.replace('gpujs-', 'gpujs:'), model, schedule) : null;
   try {
     while (step < cfg.steps) {
       const batch = loader.next();

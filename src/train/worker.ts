@@ -1,7 +1,8 @@
 /**
- * A data-parallel training worker (see parallel.ts): it holds a replica of the model, and for
- * each request loads the main thread's weights, runs forward and backward on its shard, and
- * posts the loss and the gradients back.
+ * A data-parallel worker (see parallel.ts): it holds a replica of the model. For a training
+ * request it loads the main thread's weights, runs forward and backward on its shard, and
+ * posts the loss and the gradients back; for a sampling request it posts the noise
+ * prediction of its shard (the weights come with a predictor's first request only).
  */
 import { workerData } from 'worker_threads';
 import { setBackend } from '../backend/registry';
@@ -11,7 +12,7 @@ import { denoisingLoss } from '../diffusion/forward';
 import { NoiseSchedule } from '../diffusion/schedule';
 import { createUNet } from '../nn/unet';
 import { Tensor } from '../tensor';
-import type { ShardRequest, ShardResult, WorkerInit } from './parallel';
+import type { ForwardRequest, ShardRequest, ShardResult, WorkerInit } from './parallel';
 
 const init = workerData as WorkerInit;
 const flags = new Int32Array(init.flags);
@@ -24,16 +25,36 @@ function setUp() {
 }
 let replica: ReturnType<typeof setUp> | null = null;
 
-function work(req: ShardRequest): { result: ShardResult; transfer: ArrayBuffer[] } {
-  replica ??= setUp();
-  const { model, schedule, params } = replica;
+function loadWeights(weights: Float32Array): void {
   let offset = 0;
   noGrad(() => {
-    for (const p of params) {
-      p.assign_(Tensor.fromBuf(p.backend.fromArray(req.weights.subarray(offset, offset + p.size)), p.shape, p.backend));
+    for (const p of replica!.params) {
+      p.assign_(Tensor.fromBuf(p.backend.fromArray(weights.subarray(offset, offset + p.size)), p.shape, p.backend));
       offset += p.size;
     }
   });
+}
+
+/** A sampling step's noise prediction on this shard. */
+function forward(req: ForwardRequest): { result: ShardResult; transfer: ArrayBuffer[] } {
+  replica ??= setUp();
+  const { model, params } = replica;
+  if (req.weights) loadWeights(req.weights);
+  const backend = params[0].backend;
+  model.eval();
+  const output = noGrad(() => {
+    const x = Tensor.fromBuf(backend.fromArray(req.x), req.shape, backend);
+    const t = Tensor.fromBuf(backend.fromArray(req.t), [req.t.length], backend);
+    return model.forward(x, t).toArray();
+  });
+  return { result: { output }, transfer: [output.buffer as ArrayBuffer] };
+}
+
+function work(req: ShardRequest): { result: ShardResult; transfer: ArrayBuffer[] } {
+  replica ??= setUp();
+  const { model, schedule, params } = replica;
+  loadWeights(req.weights);
+  model.train();
   model.zeroGrad();
   const backend = params[0].backend;
   const x0 = Tensor.fromBuf(backend.fromArray(req.x0), req.shape, backend);
@@ -41,7 +62,7 @@ function work(req: ShardRequest): { result: ShardResult; transfer: ArrayBuffer[]
   const { loss } = denoisingLoss((x, t) => model.forward(x, t), schedule, x0, req.t, noise);
   loss.backward();
   const grads = new Float32Array(req.weights.length);
-  offset = 0;
+  let offset = 0;
   for (const p of params) {
     if (p.grad) grads.set(p.grad.toArray(), offset);
     offset += p.size;
@@ -49,10 +70,10 @@ function work(req: ShardRequest): { result: ShardResult; transfer: ArrayBuffer[]
   return { result: { loss: loss.item(), grads }, transfer: [grads.buffer] };
 }
 
-init.port.on('message', (req: ShardRequest) => {
+init.port.on('message', (req: ShardRequest | ForwardRequest) => {
   let reply: { result: ShardResult; transfer: ArrayBuffer[] };
   try {
-    reply = work(req);
+    reply = req.kind === 'forward' ? forward(req) : work(req);
   } catch (err) {
     reply = { result: { error: (err as Error).stack ?? String(err) }, transfer: [] };
   }
