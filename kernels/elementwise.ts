@@ -58,7 +58,8 @@ function erfSnippet(input: string, result: string): string {
  * sigmoid without overflow: exp of a non-positive number only, e = exp(-|x|), then
  * 1 / (1 + e) for x >= 0 and e / (1 + e) below (the same two formulas as a branch on the sign,
  * bit for bit, but one exp and no divergent branch: on webasm a divergent branch evaluates
- * both sides, and each exp is 4 calls out to JavaScript's Math.exp).
+ * both sides; stock gpu.js makes each exp 4 calls out to JavaScript's Math.exp, our codegen
+ * patch computes it in WebAssembly, src/backend/gpujs/webasm-codegen-patch.ts, G).
  */
 const SIGMOID = `const sigE = Math.exp(-Math.abs(x));
   const sig = x >= 0 ? 1 / (1 + sigE) : sigE / (1 + sigE);`;

@@ -1,10 +1,13 @@
 /**
  * Issue 7: the webasm code-generator patch (src/backend/gpujs/webasm-codegen-patch.ts).
  *
- * The patch changes only how indices are computed (i32 instead of f32) and how the floats are
+ * The patch changes how indices are computed (i32 instead of f32) and how the floats are
  * loaded (one v128.load instead of a 4-lane gather, v128.load32_splat instead of load + splat),
- * never the float arithmetic of a kernel. So every kernel family must give BITWISE the same
- * result patched and unpatched, and both must match the reference backend within float32
+ * never the float arithmetic of a kernel, except exp, which it computes in WebAssembly instead
+ * of calling JavaScript's Math.exp (G). So every kernel family without exp must give BITWISE
+ * the same result patched and unpatched, those with exp (exp, sigmoid, silu, tanh, gelu, erf,
+ * softmax) the same within a few ulp, with exp itself within 1 ulp of the correctly rounded
+ * value over the whole float range; and all must match the reference backend within float32
  * tolerance (the tolerances of gpujs.test.ts, which runs the patched backend by default).
  * Then the guards: reads the patch must not vectorize fall back to the gather, and give the
  * same numbers.
@@ -27,6 +30,29 @@ function expectBitwise(a: Float32Array, b: Float32Array, what: string): void {
   const bi = new Uint32Array(b.buffer, b.byteOffset, b.length);
   for (let i = 0; i < a.length; i++) {
     if (ai[i] !== bi[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) expect.fail(`${what}: at ${i} patched ${a[i]}, stock ${b[i]}`);
+  }
+}
+
+/** The distance between two floats in units in the last place of the float32 b. */
+function ulpsApart(a: number, b: number): number {
+  if (a === b || (Number.isNaN(a) && Number.isNaN(b))) return 0;
+  if (!Number.isFinite(a) || !Number.isFinite(b) || Number.isNaN(a) || Number.isNaN(b)) return Infinity;
+  const mag = Math.abs(b);
+  const ulp = mag < 2 ** -126 ? 2 ** -149 : 2 ** (Math.floor(Math.log2(mag)) - 23);
+  return Math.abs(a - b) / ulp;
+}
+
+/**
+ * a within `ulps` ulp of b; with `floor`, ulps of max(|b|, floor) instead (for formulas like
+ * gelu's x (1 + erf(x / sqrt 2)) / 2, whose cancellation near erf = -1 enlarges any change in
+ * exp relative to a small result, but not beyond the magnitude of the terms)
+ */
+function expectUlps(a: Float32Array, b: Float32Array, ulps: number, what: string, floor = 0): void {
+  expect(a.length, `${what}: length`).to.equal(b.length);
+  for (let i = 0; i < a.length; i++) {
+    const bi = floor > 0 && Number.isFinite(b[i]) && Math.abs(b[i]) < floor ? floor : b[i];
+    const apart = bi === b[i] ? ulpsApart(a[i], b[i]) : ulpsApart(bi + (a[i] - b[i]), bi);
+    if (!(apart <= ulps)) expect.fail(`${what}: at ${i} got ${a[i]}, expected ${b[i]} (within ${ulps} ulp${floor ? ` of max(|x|, ${floor})` : ''})`);
   }
 }
 
@@ -56,13 +82,32 @@ describe('[issue 7: webasm patch] patched vs unpatched vs the reference, every k
     stock?.destroy();
   });
 
-  /** run f on patched, stock and ref with the same inputs; patched == stock bitwise; returns [patched, ref] */
-  function three(inputs: Float32Array[], size: number, f: (b: any, bufs: Buf[]) => Buf, what: string): [Float32Array, Float32Array] {
+  /** run f on patched, stock and ref with the same inputs; patched == stock bitwise (or within `ulps`, for kernels with exp); returns [patched, ref] */
+  function three(inputs: Float32Array[], size: number, f: (b: any, bufs: Buf[]) => Buf, what: string, ulps = 0): [Float32Array, Float32Array] {
     const run = (b: any) => b.toArray(f(b, inputs.map((d) => b.fromArray(d))), size) as Float32Array;
     const p = run(patched);
-    expectBitwise(p, run(stock), what);
+    if (ulps === 0) expectBitwise(p, run(stock), what);
+    else expectUlps(p, run(stock), ulps, what, 1);
     return [p, run(ref)];
   }
+  /** the unary ops whose kernels call Math.exp (kernels/elementwise.ts) */
+  const WITH_EXP = new Set(['exp', 'sigmoid', 'silu', 'tanh', 'gelu', 'erf']);
+
+  it('G: exp in WebAssembly is within 1 ulp of the correctly rounded e^x over the whole float range, with 0, Infinity and NaN exact', () => {
+    const before = webasmPatchStats();
+    const n = 200001;
+    const sweep = Array.from({ length: n }, (_, i) => -110 + (205 * i) / (n - 1)); // 0 below about -103.3, Infinity above 88.72
+    const special = [0, -0, 1, -1, 88.7228, 88.7229, -87.3365, -103.28, -103.3, -Infinity, Infinity, NaN, 1e-30, -1e-30, Math.LN2 / 2, -Math.LN2 / 2];
+    const x = Float32Array.from([...sweep, ...special]);
+    for (const size of [x.length, 3]) {
+      // both code paths: whole quads (SIMD) and a size below one quad (scalar)
+      const got = patched.toArray(patched.unary('exp', patched.fromArray(x.subarray(x.length - size)), size), size) as Float32Array;
+      const want = x.subarray(x.length - size).map((v) => Math.fround(Math.exp(v)));
+      expectUlps(got, want, 1, `exp over [${size}]`);
+    }
+    const after = webasmPatchStats();
+    expect(after.inlineExps - before.inlineExps).to.be.greaterThan(0);
+  });
 
   it('the patch is on by default and actually vectorizes the heavy kernels', () => {
     expect(patched.kernelStats).to.be.a('function');
@@ -78,7 +123,7 @@ describe('[issue 7: webasm patch] patched vs unpatched vs the reference, every k
     for (const size of [1, 3, 5, 37, 1001]) {
       const x = random(size, -3, 3);
       for (const op of UNARY_OPS) {
-        three([x], size, (b, [a]) => b.unary(op, a, size, 0.5, 2), `unary ${op} [${size}]`);
+        three([x], size, (b, [a]) => b.unary(op, a, size, 0.5, 2), `unary ${op} [${size}]`, WITH_EXP.has(op) ? 4 : 0);
       }
     }
     const shape = [3, 5, 7];
@@ -143,7 +188,7 @@ describe('[issue 7: webasm patch] patched vs unpatched vs the reference, every k
   it('reductions, softmax, copies, concat, resampling, adam', () => {
     const x = random(7 * 1030);
     for (const op of ['sum', 'max', 'min', 'argmax', 'argmin'] as const) three([x], 7, (b, [a]) => b.reduce(op, a, 7, 1030), `reduce ${op}`);
-    three([x], 7 * 1030, (b, [a]) => b.softmax(a, 7, 1030), 'softmax');
+    three([x], 7 * 1030, (b, [a]) => b.softmax(a, 7, 1030), 'softmax', 8);
     three([x], 1030 * 7, (b, [a]) => b.copyStrided({ buf: a, offset: 0, strides: [1, 1030] }, [1030, 7]), 'transpose');
     three([x, random(7 * 3)], 7 * 1033, (b, [a, c]) => b.concat([a, c], [1030, 3], 7), 'concat');
     const adam = { size: 1030, lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, decoupled: true, biasCorrection1: 0.1, biasCorrection2: 0.01 };
