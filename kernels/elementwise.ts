@@ -121,6 +121,10 @@ export const BINARY_SNIPPETS: Record<BinaryOp, string> = {
   le: 'out = x <= y ? 1 : 0;',
   gt: 'out = x > y ? 1 : 0;',
   ge: 'out = x >= y ? 1 : 0;',
+  // SiLU's backward: x is dL/dy, y the SiLU's input; sigmoid of y as in SIGMOID
+  siluGrad: `const sigE = Math.exp(-Math.abs(y));
+  const sig = y >= 0 ? 1 / (1 + sigE) : sigE / (1 + sigE);
+  out = x * (sig * (1 + y * (1 - sig)));`,
 };
 
 /**

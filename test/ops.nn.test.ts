@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { tensor, zeros } from '../src/creation';
 import { gradCheck } from '../src/gradcheck';
-import { avgPool2d, concat, conv2d, crossEntropy, groupNorm, layerNorm, matmul, mseLoss, split, upsampleNearest2d } from '../src/ops';
+import { avgPool2d, concat, conv2d, crossEntropy, groupNorm, groupNormComposed, layerNorm, matmul, mseLoss, split, upsampleNearest2d } from '../src/ops';
 import { Generator } from '../src/random';
 import type { Tensor } from '../src/tensor';
 import { forEachBackend } from './helpers/backends';
@@ -341,6 +341,29 @@ forEachBackend('[unit 3: ops] groupNorm and layerNorm', (bc) => {
     const b = t(randomArr(gen, [4]));
     expectGradOk('groupNorm G=2', (p, q, r) => groupNorm(p, 2, q, r), [x, w, b]);
     expectGradOk('groupNorm G=1, no affine', (p) => groupNorm(p, 1), [x]);
+  });
+
+  it('groupNorm (one op, hand-written backward) equals groupNormComposed (autograd through its ops), values and all three gradients, on UNet-like sizes', () => {
+    const gen = new Generator(854);
+    // L = channels per group * positions: below and above the reductions' two-pass threshold (128)
+    for (const [shape, groups] of [[[2, 6, 3, 3], 3], [[2, 8, 6, 6], 2], [[3, 16, 7, 7], 4]] as [number[], number][]) {
+      const c = shape[1];
+      const xa = randomArr(gen, shape, -2, 3);
+      const wa = randomArr(gen, [c], 0.5, 1.5);
+      const ba = randomArr(gen, [c]);
+      const ga = randomArr(gen, shape);
+      const run = (f: typeof groupNorm) => {
+        const [x, w, b] = [xa, wa, ba].map((a) => t(a).requiresGrad_());
+        const y = f(x, groups, w, b);
+        y.mul(t(ga)).sum().backward();
+        return [y, x.grad!, w.grad!, b.grad!].map((v) => v.toArray());
+      };
+      const [fused, composed] = [run(groupNorm), run(groupNormComposed)];
+      ['y', 'dx', 'dweight', 'dbias'].forEach((name, i) => {
+        const scale = Math.max(1, ...composed[i].map(Math.abs));
+        fused[i].forEach((v, j) => expect(v, `${name} [${shape}] G=${groups} at ${j}`).to.be.closeTo(composed[i][j], 20 * bc.rtol * scale));
+      });
+    }
   });
 
   it('layerNorm matches the loop reference over the last one or two dims', () => {

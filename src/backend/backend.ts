@@ -38,7 +38,8 @@ export const UNARY_OPS = [
  */
 export type UnaryOp = (typeof UNARY_OPS)[number];
 
-export const BINARY_OPS = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'eq', 'ne', 'lt', 'le', 'gt', 'ge'] as const;
+/** siluGrad(g, x) = g * d/dx[x sigmoid(x)] = g s (1 + x (1 - s)), s = sigmoid(x): SiLU's backward in one pass */
+export const BINARY_OPS = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'siluGrad'] as const;
 /** Elementwise two-input ops. Comparisons give 1 for true and 0 for false. */
 export type BinaryOp = (typeof BINARY_OPS)[number];
 
@@ -121,6 +122,19 @@ export interface AdamParams {
   biasCorrection2: number;
 }
 
+/**
+ * GroupNorm of x [n, c, hw] (hw = the positions of each channel, flattened): the c channels
+ * form `groups` groups of c / groups consecutive channels; each (image, group) is normalized
+ * over its L = (c / groups) * hw elements.
+ */
+export interface GroupNormParams {
+  n: number;
+  c: number;
+  groups: number;
+  hw: number;
+  eps: number;
+}
+
 export interface Backend {
   /** e.g. 'ref', 'gpujs-webasm' */
   readonly name: string;
@@ -165,6 +179,21 @@ export interface Backend {
   conv2dBackwardWeight(x: Buf, gy: Buf, p: Conv2dParams): Buf;
   upsampleNearest2d(x: Buf, p: UpsampleParams): Buf;
   sumPool2d(x: Buf, p: PoolParams): Buf;
+
+  // ---- normalization ----
+  /**
+   * y = (x - mean) * rstd * weight[c] + bias[c], with mean and rstd = 1 / sqrt(var + eps) of
+   * each (image, group), var biased (divide by L). Also returns mean and rstd [n * groups]
+   * for the backward pass.
+   */
+  groupNormForward(x: Buf, weight: Buf, bias: Buf, p: GroupNormParams): { y: Buf; mean: Buf; rstd: Buf };
+  /**
+   * From dL/dy and the forward's x, mean, rstd: with xhat = (x - mean) * rstd and
+   * g = dL/dy * weight[c] (the gradient in xhat),
+   *   dL/dx = rstd * (g - mean_group(g) - xhat * mean_group(g * xhat)),
+   *   dL/dweight[c] = sum over images and positions of dL/dy * xhat,  dL/dbias[c] = of dL/dy.
+   */
+  groupNormBackward(gy: Buf, x: Buf, mean: Buf, rstd: Buf, weight: Buf, p: GroupNormParams): { gx: Buf; gweight: Buf; gbias: Buf };
 
   // ---- optimizer ----
   /** Returns the new parameter and moments; m and v are the first and second moments. */

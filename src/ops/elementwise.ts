@@ -300,9 +300,8 @@ export class Silu extends Function {
   }
   backward(ctx: Context, g: Tensor) {
     const [x] = ctx.saved;
-    const s = unaryKernel('sigmoid', x);
-    // d/dx x s(x) = s + x s (1 - s) = s (1 + x (1 - s))
-    return [g.mul(s.mul(x.mul(s.neg().add(1)).add(1)))];
+    // d/dx x s(x) = s + x s (1 - s) = s (1 + x (1 - s)), times g: one kernel ('siluGrad')
+    return [binaryKernel('siluGrad', g, x)];
   }
 }
 

@@ -14,6 +14,7 @@ import type {
   BinaryOp,
   Buf,
   Conv2dParams,
+  GroupNormParams,
   MatmulParams,
   PoolParams,
   ReduceOp,
@@ -28,13 +29,16 @@ import {
 } from '../../../kernels/conv2d';
 import { concatSpec, copyStridedSpec, MAX_CONCAT_PARTS, uploadSpec } from '../../../kernels/copy';
 import { binarySpec, fillSpec, unarySpec, whereSpec } from '../../../kernels/elementwise';
+import {
+  groupNormBackwardInputSpec, groupNormChannelSumSpec, groupNormGradXhatSpec, groupNormGroupMeanSpec, groupNormMeanSpec, groupNormNormalizeSpec, groupNormRstdSpec, groupNormSquaredDeviationSpec,
+} from '../../../kernels/groupnorm';
 import { matmulSpec } from '../../../kernels/matmul';
 import { argReduceIndicesSpec, REDUCE_BLOCK, reduceRowsSpec, SUM_LANES, sumLanesFinishSpec, sumLanesSpec } from '../../../kernels/reduce';
 import { sumPoolSpec, upsampleNearestSpec } from '../../../kernels/resample';
 import { softmaxDenominatorSpec, softmaxNormalizeSpec } from '../../../kernels/softmax';
 import { coalesce } from '../../../kernels/strided';
 import { availability, type GpuJsMode } from './availability';
-import { asGpuBuf, GpuBuf } from './buffer';
+import { asGpuBuf, flattenResult, GpuBuf } from './buffer';
 import { KernelRunner, type KernelStat, type RunnerOptions } from './runner';
 
 export type GpuJsBackendOptions = RunnerOptions;
@@ -91,7 +95,8 @@ export class GpuJsBackend implements Backend {
   toArray(buf: Buf, size: number): Float32Array {
     const b = asGpuBuf(buf, 'toArray');
     if (size > b.size) throw new Error(`toArray: asked for ${size} numbers from a buffer of ${b.size}`);
-    const all = b.isTexture ? ((b.data as any).toArray() as Float32Array) : (b.data as Float32Array);
+    // a texture from a 2-D or 3-D output grid reads back nested (rows of Float32Arrays)
+    const all = b.isTexture ? flattenResult((b.data as any).toArray(), b.size) : (b.data as Float32Array);
     return all.slice(0, size);
   }
   full(size: number, value: number): Buf {
@@ -170,6 +175,42 @@ export class GpuJsBackend implements Backend {
     } finally {
       this.runner.free(rowMax);
       this.runner.free(rowSum);
+    }
+  }
+
+  // ---- normalization (kernels/groupnorm.ts) ----
+  groupNormForward(x: Buf, weight: Buf, bias: Buf, p: GroupNormParams): { y: Buf; mean: Buf; rstd: Buf } {
+    const [xb, wb, bb] = [x, weight, bias].map((b) => asGpuBuf(b, 'groupNormForward'));
+    const rows = p.n * p.groups;
+    const L = (p.c / p.groups) * p.hw;
+    const temps: GpuBuf[] = [];
+    const temp = (b: Buf) => (temps.push(b as GpuBuf), b as GpuBuf);
+    try {
+      const mean = this.runner.run(groupNormMeanSpec(rows, L), [temp(this.reduce('sum', xb, rows, L))]);
+      const deviation = temp(this.runner.run(groupNormSquaredDeviationSpec(rows, L), [xb, mean]));
+      const rstd = this.runner.run(groupNormRstdSpec(rows, L, p.eps), [temp(this.reduce('sum', deviation, rows, L))]);
+      const y = this.runner.run(groupNormNormalizeSpec(p), [xb, mean, rstd, wb, bb]);
+      return { y, mean, rstd };
+    } finally {
+      temps.forEach((b) => this.runner.free(b));
+    }
+  }
+  groupNormBackward(gy: Buf, x: Buf, mean: Buf, rstd: Buf, weight: Buf, p: GroupNormParams): { gx: Buf; gweight: Buf; gbias: Buf } {
+    const [gyb, xb, mb, rb, wb] = [gy, x, mean, rstd, weight].map((b) => asGpuBuf(b, 'groupNormBackward'));
+    const planes = p.n * p.c;
+    const temps: GpuBuf[] = [];
+    const temp = (b: Buf) => (temps.push(b as GpuBuf), b as GpuBuf);
+    try {
+      const s1 = temp(this.reduce('sum', gyb, planes, p.hw));
+      const s2 = temp(this.reduce('sum', temp(this.runner.run(groupNormGradXhatSpec(p), [gyb, xb, mb, rb])), planes, p.hw));
+      const gbias = this.runner.run(groupNormChannelSumSpec(p), [s1]);
+      const gweight = this.runner.run(groupNormChannelSumSpec(p), [s2]);
+      const meanG = temp(this.runner.run(groupNormGroupMeanSpec(p), [s1, wb]));
+      const meanGXhat = temp(this.runner.run(groupNormGroupMeanSpec(p), [s2, wb]));
+      const gx = this.runner.run(groupNormBackwardInputSpec(p), [gyb, xb, mb, rb, wb, meanG, meanGXhat]);
+      return { gx, gweight, gbias };
+    } finally {
+      temps.forEach((b) => this.runner.free(b));
     }
   }
 

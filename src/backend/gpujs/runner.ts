@@ -203,7 +203,14 @@ export class KernelRunner {
       }
       return a;
     });
-    const sizes = args.map((a) => (a instanceof GpuBuf ? a.size : a instanceof Float32Array ? a.length : 's')).join(',');
+    // a GL kernel is compiled for its input textures' kinds and shapes: the same number of floats
+    // from a 1-D and from a 2-D output grid are different texture classes (even an [n, 1] grid),
+    // and gpu.js refuses a texture of another class than the one it compiled for, so each gets its own kernel
+    const shapeOf = (a: GpuBuf) => {
+      const tex = a.data as any;
+      return a.isTexture ? `${a.size}@${tex.constructor.name}:${tex.size}/${tex.dimensions}` : a.size;
+    };
+    const sizes = args.map((a) => (a instanceof GpuBuf ? shapeOf(a) : a instanceof Float32Array ? a.length : 's')).join(',');
     const key = `${spec.name}|${spec.output.join('x')}|${JSON.stringify(spec.constants)}|${sizes}`;
     let stat = this.stats.get(spec.name);
     if (!stat) this.stats.set(spec.name, (stat = { kernel: spec.name, calls: 0, compiles: 0, compileMs: 0, runMs: 0, outputMs: 0, floats: 0 }));

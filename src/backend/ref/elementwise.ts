@@ -54,6 +54,7 @@ export const BINARY_FNS: Record<BinaryOp, (a: number, b: number) => number> = {
   le: (a, b) => (a <= b ? 1 : 0),
   gt: (a, b) => (a > b ? 1 : 0),
   ge: (a, b) => (a >= b ? 1 : 0),
+  siluGrad: (g, x) => g * sigmoid(x) * (1 + x * (1 - sigmoid(x))),
 };
 
 export function unary(op: UnaryOp, x: Float32Array, size: number, a = 0, b = 0): Float32Array {

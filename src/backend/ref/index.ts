@@ -2,11 +2,12 @@
  * The reference backend: plain TypeScript loops over Float32Array, written to be read.
  * It defines what every op means; every other backend is tested against it.
  */
-import type { AdamParams, Backend, Buf, Conv2dParams, MatmulParams, PoolParams, ReduceOp, StridedView, UnaryOp, UpsampleParams, BinaryOp } from '../backend';
+import type { AdamParams, Backend, Buf, Conv2dParams, GroupNormParams, MatmulParams, PoolParams, ReduceOp, StridedView, UnaryOp, UpsampleParams, BinaryOp } from '../backend';
 import * as elementwise from './elementwise';
 import * as reductions from './reduce';
 import { matmul } from './matmul';
 import * as conv from './conv';
+import * as norm from './norm';
 
 const f32 = (b: Buf) => b as Float32Array;
 
@@ -69,6 +70,12 @@ export class RefBackend implements Backend {
   }
   sumPool2d(x: Buf, p: PoolParams): Buf {
     return conv.sumPool2d(f32(x), p);
+  }
+  groupNormForward(x: Buf, weight: Buf, bias: Buf, p: GroupNormParams): { y: Buf; mean: Buf; rstd: Buf } {
+    return norm.groupNormForward(f32(x), f32(weight), f32(bias), p);
+  }
+  groupNormBackward(gy: Buf, x: Buf, mean: Buf, rstd: Buf, weight: Buf, p: GroupNormParams): { gx: Buf; gweight: Buf; gbias: Buf } {
+    return norm.groupNormBackward(f32(gy), f32(x), f32(mean), f32(rstd), f32(weight), p);
   }
   adamStep(param: Buf, grad: Buf, m: Buf, v: Buf, p: AdamParams): { param: Buf; m: Buf; v: Buf } {
     const P = f32(param), G = f32(grad), M = f32(m), V = f32(v);
