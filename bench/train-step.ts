@@ -11,7 +11,9 @@
  * ~100x slower), gpujs:webasm, gpujs:webasm-stock (webasm without the code-generator patch,
  * src/backend/gpujs/webasm-codegen-patch.ts), gpujs:gpu when DISPLAY is set (at --gl-batch,
  * default 8, scaled: Mesa llvmpipe), gpujs:webasm-x2 (webasm on both cores: the trainer's data
- * parallelism, src/train/parallel.ts, a worker thread taking half of each batch), torch
+ * parallelism, src/train/parallel.ts, a worker thread taking half of each batch),
+ * gpujs:webasm-1pass (the whole batch in one forward/backward pass instead of the trainer's
+ * passes of --micro-batch images, default 16), torch
  * (threads: --torch-threads, default 2, and 1).
  * Each runs one warm-up step (compiles kernels) and then --steps timed steps (default 1).
  * Check `uptime` first: timings on a shared 2-core machine are only as good as its idleness.
@@ -22,9 +24,8 @@ import type { Backend } from '../src/backend/backend';
 import { availability } from '../src/backend/gpujs/availability';
 import { GpuJsBackend } from '../src/backend/gpujs/backend';
 import { createBackend } from '../src/backend/gpujs/select';
-import { mseLoss } from '../src/ops/loss';
 import { DEFAULT_SCHEDULE, NoiseSchedule } from '../src/diffusion/schedule';
-import { DataParallel } from '../src/train/parallel';
+import { accumulateGradients, DataParallel } from '../src/train/parallel';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -35,7 +36,8 @@ const STEPS = Number(arg('steps', '1'));
 const REF_BATCH = Number(arg('ref-batch', '4'));
 const GL_BATCH = Number(arg('gl-batch', '8'));
 const TORCH_THREADS = Number(arg('torch-threads', '2'));
-const WANT = arg('backends', 'ref,gpujs:webasm,gpujs:webasm-x2,gpujs:webasm-stock,gpujs:gpu,torch').split(',');
+const MICRO_BATCH = Number(arg('micro-batch', '16'));
+const WANT = arg('backends', 'ref,gpujs:webasm,gpujs:webasm-1pass,gpujs:webasm-x2,gpujs:webasm-stock,gpujs:gpu,torch').split(',');
 
 interface Row {
   name: string;
@@ -45,21 +47,20 @@ interface Row {
   note?: string;
 }
 
-function timeSteps(backend: Backend, batch: number): number {
+function timeSteps(backend: Backend, batch: number, microBatch = MICRO_BATCH): number {
   setBackend(backend);
   const model = createUNet('unet-tiny', { generator: new Generator(0) });
   const opt = new Adam(model.namedParameters(), { lr: 2e-4 });
+  const schedule = new NoiseSchedule(DEFAULT_SCHEDULE);
   const times: number[] = [];
   for (let i = 0; i < STEPS + 1; i++) {
     const t0 = performance.now();
-    const x = randn([batch, 1, 28, 28]);
+    const x0 = randn([batch, 1, 28, 28]);
     const noise = randn([batch, 1, 28, 28]);
-    const t = Array.from({ length: batch }, (_, j) => (j * 37) % 1000);
-    const loss = mseLoss(model.forward(x, t), noise);
+    const t = Int32Array.from({ length: batch }, (_, j) => (j * 37) % 1000);
     opt.zeroGrad();
-    loss.backward();
+    accumulateGradients(model, schedule, x0, t, noise, microBatch); // the trainer's step: passes of microBatch images
     opt.step();
-    loss.item();
     times.push(performance.now() - t0);
   }
   return times.slice(1).reduce((a, b) => a + b, 0) / STEPS;
@@ -71,7 +72,7 @@ function timeParallelSteps(backend: Backend, batch: number, threads: number): nu
   const model = createUNet('unet-tiny', { generator: new Generator(0) });
   const opt = new Adam(model.namedParameters(), { lr: 2e-4 });
   const schedule = new NoiseSchedule(DEFAULT_SCHEDULE);
-  const parallel = new DataParallel(threads, 'gpujs:webasm', model, schedule);
+  const parallel = new DataParallel(threads, 'gpujs:webasm', model, schedule, MICRO_BATCH);
   const times: number[] = [];
   try {
     for (let i = 0; i < STEPS + 1; i++) {
@@ -117,7 +118,7 @@ function main(): void {
     let batch = BATCH;
     if (spec === 'ref') batch = Math.min(REF_BATCH, BATCH);
     if (spec.startsWith('gpujs:')) {
-      const mode = spec.slice(6).replace(/-stock|-x2/, '') as 'gpu' | 'webasm' | 'cpu';
+      const mode = spec.slice(6).replace(/-stock|-x2|-1pass/, '') as 'gpu' | 'webasm' | 'cpu';
       const ok = availability(mode);
       if (!ok.ok) {
         console.log(`(${spec} skipped: ${ok.reason})`);
@@ -126,9 +127,9 @@ function main(): void {
       if (mode === 'gpu') batch = Math.min(GL_BATCH, BATCH);
     }
     if (spec === 'gpujs:webasm-stock') backend = new GpuJsBackend({ mode: 'webasm', webasmPatch: false });
-    else if (spec === 'gpujs:webasm-x2') backend = createBackend('gpujs:webasm').backend;
+    else if (spec === 'gpujs:webasm-x2' || spec === 'gpujs:webasm-1pass') backend = createBackend('gpujs:webasm').backend;
     else backend = createBackend(spec).backend;
-    const ms = spec === 'gpujs:webasm-x2' ? timeParallelSteps(backend, batch, 2) : timeSteps(backend, batch);
+    const ms = spec === 'gpujs:webasm-x2' ? timeParallelSteps(backend, batch, 2) : timeSteps(backend, batch, spec === 'gpujs:webasm-1pass' ? Infinity : MICRO_BATCH);
     (backend as { destroy?: () => void }).destroy?.();
     const scaled = (ms * BATCH) / batch;
     rows.push({ name: spec, batch, ms: scaled, note: batch !== BATCH ? `measured at batch ${batch}: ${ms.toFixed(0)} ms, scaled x${(BATCH / batch).toFixed(0)}` : undefined });

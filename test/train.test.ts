@@ -19,7 +19,7 @@ import { train } from '../src/train/trainer';
 import { readSafetensors } from '../src/checkpoint/safetensors';
 import { readImagePng } from '../src/image/png';
 import { main } from '../src/cli/main';
-import { autoWorkers, DataParallel } from '../src/train/parallel';
+import { accumulateGradients, autoWorkers, DataParallel } from '../src/train/parallel';
 
 const TINY: UNetConfig = { inChannels: 1, baseChannels: 8, channelMults: [1, 2], numResBlocks: 1, attnLevels: [], midAttention: true, timeFeatures: 8, timeDim: 16, groups: 4 };
 
@@ -142,6 +142,50 @@ describe('[unit 6: training] DDPM trainer', function () {
     expect(worst).to.be.below(1e-4);
   });
 
+  it('accumulateGradients: passes of 1 and 3 images give the gradients and loss of one pass (Adam would hide a wrong scale, so the gradients themselves)', () => {
+    const model = createUNet(TINY, { generator: new Generator(4) });
+    const schedule = new NoiseSchedule({ numTimesteps: 50 });
+    const ds = squares();
+    const x0 = tensor(ds.images.slice(0, 5 * 64).map((v) => v * 2 - 1), [5, 1, 8, 8]);
+    const noise = randn([5, 1, 8, 8], { generator: new Generator(2) });
+    const t = Int32Array.from([3, 10, 25, 40, 49]);
+    const gradsOf = (microBatch: number, weight: number) => {
+      model.zeroGrad();
+      const loss = accumulateGradients(model, schedule, x0, t, noise, microBatch, weight);
+      return { loss, grads: model.parameters().map((p) => p.grad!.toArray()) };
+    };
+    const one = gradsOf(5, 0.5);
+    for (const mb of [1, 3]) {
+      const r = gradsOf(mb, 0.5);
+      expect(r.loss).to.be.closeTo(one.loss, 1e-6);
+      r.grads.forEach((g, k) => g.forEach((v, i) => expect(v, `micro-batch ${mb}, parameter ${k}[${i}]`).to.be.closeTo(one.grads[k][i], 1e-5 + 1e-4 * Math.abs(one.grads[k][i]))));
+    }
+    // and the weight scales them: 0.5 of the unweighted gradients
+    const full = gradsOf(5, 1);
+    full.grads[0].forEach((v, i) => expect(one.grads[0][i]).to.be.closeTo(0.5 * v, 1e-6 + 1e-5 * Math.abs(v)));
+  });
+
+  it('micro-batches: passes of 1 or 3 images (one thread, and two) give the step of one pass over the batch, up to float32 rounding', async () => {
+    const runs: Record<string, string> = {};
+    for (const [name, microBatch, workers] of [['one pass', 4, 1], ['passes of 1', 1, 1], ['passes of 3 (4 = 3 + 1)', 3, 1], ['2 threads, passes of 1', 1, 2]] as [string, number, number][]) {
+      runs[name] = tmp();
+      await train({ ...baseConfig, dataset: squares(), outDir: runs[name], steps: 2, microBatch, workers }, { stream: quiet });
+    }
+    const lossesOf = (dir: string) => fs.readFileSync(path.join(dir, 'loss.csv'), 'utf8').trim().split('\n').slice(1).map((row) => Number(row.split(',')[1]));
+    const base = readSafetensors(path.join(runs['one pass'], 'checkpoint.safetensors')).tensors;
+    for (const name of Object.keys(runs).slice(1)) {
+      const l = lossesOf(runs[name]);
+      lossesOf(runs['one pass']).forEach((v, i) => expect(l[i], `${name}: loss ${i}`).to.be.closeTo(v, 1e-5 * Math.abs(v)));
+      const other = readSafetensors(path.join(runs[name], 'checkpoint.safetensors')).tensors;
+      let worst = 0;
+      for (const n of Object.keys(base).filter((k) => k.startsWith('model.'))) {
+        base[n].data.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - other[n].data[i]))));
+      }
+      // two Adam steps of lr 1e-3 move a weight by ~2e-3; the passes only change rounding
+      expect(worst, name).to.be.below(1e-4);
+    }
+  });
+
   it('sampling on 2 threads: the parallel noise predictor equals the model, and so do the DDIM samples', async () => {
     const model = createUNet(TINY, { generator: new Generator(5) });
     model.eval();
@@ -239,6 +283,7 @@ describe('[unit 6: training] command line', () => {
     [['train', '--workers', '0'], /--workers must be an integer >= 1, got 0/],
     [['train', '--workers', 'many'], /--workers must be an integer >= 1, got NaN/],
     [['train', '--keep-every', '-5'], /--keep-every must be an integer >= 0, got -5/],
+    [['train', '--micro-batch', '0'], /--micro-batch must be an integer >= 1, got 0/],
     [['train', '--backend', 'tpu'], /unknown backend "tpu"/],
     [['sample', '--checkpoint', '/nonexistent/ckpt.safetensors'], /sample: no checkpoint at '\/nonexistent\/ckpt.safetensors'/],
     [['sample'], /Missing required argument: checkpoint/],

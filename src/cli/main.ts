@@ -71,6 +71,7 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           .option('sampler', { type: 'string', choices: ['ddim', 'ddpm'], default: d.sampler, describe: 'sampler for the grids' })
           .option('sample-steps', { type: 'number', default: d.sampleSteps, describe: 'DDIM steps for the grids' })
           .option('workers', { type: 'string', default: 'auto', describe: 'threads that share each batch (data parallelism): a number, or auto = one per CPU core on the CPU backends, 1 on gpujs:gpu and ref' })
+          .option('micro-batch', { type: 'number', default: d.microBatch, describe: 'images per forward/backward pass; each thread accumulates the gradients of its part of the batch over passes of this size (faster on CPUs)' })
           .option('log-every', { type: 'number', default: d.logEvery, describe: 'progress line every N steps (when not on a terminal)' })
           .option('eval-every', { type: 'number', default: d.evalEvery, describe: 'every N steps, score --eval-samples DDIM samples (FID, recognized, coverage) into <out>/eval.csv (0 = off)' })
           .option('eval-samples', { type: 'number', default: d.evalSamples, describe: 'samples per evaluation (and real images on each side)' })
@@ -87,7 +88,7 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           gradClip: a['grad-clip'] as number, seed: a.seed as number, timesteps: a.timesteps as number,
           betaSchedule: a['beta-schedule'] as TrainConfig['betaSchedule'], outDir, checkpointEvery: a['checkpoint-every'] as number,
           sampleEvery: a['sample-every'] as number, numSamples: a['num-samples'] as number, sampler: a.sampler as TrainConfig['sampler'],
-          sampleSteps: a['sample-steps'] as number, logEvery: a['log-every'] as number, keepEvery: a['keep-every'] as number,
+          sampleSteps: a['sample-steps'] as number, logEvery: a['log-every'] as number, keepEvery: a['keep-every'] as number, microBatch: a['micro-batch'] as number,
           evalEvery: a['eval-every'] as number, evalSamples: a['eval-samples'] as number, evalClassifier: a['eval-classifier'] as string,
           resume: a.resume === undefined ? false : a.resume === '' ? true : (a.resume as string),
         };

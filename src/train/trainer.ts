@@ -20,8 +20,8 @@ import type { Tensor } from '../tensor';
 import { loadDataset } from '../data';
 import { DataLoader } from '../data/loader';
 import type { ImageDataset } from '../data/dataset';
-import { denoisingLoss, drawTimestepsAndNoise } from '../diffusion/forward';
-import { DataParallel } from './parallel';
+import { drawTimestepsAndNoise } from '../diffusion/forward';
+import { accumulateGradients, DataParallel } from './parallel';
 import { DdimSampler, DdpmSampler, type Sampler } from '../diffusion/samplers';
 import { NoiseSchedule, type BetaSchedule } from '../diffusion/schedule';
 import { writeGridPng } from '../image/png';
@@ -78,6 +78,12 @@ export interface TrainConfig {
   resume: boolean | string;
   /** threads that share each batch (data parallelism over worker threads; 1 = this thread only) */
   workers: number;
+  /**
+   * images per forward/backward pass: each thread runs its part of the batch in passes of at
+   * most this many and accumulates the gradients (the same step up to float32 rounding; small
+   * passes keep the activations in the CPU's caches)
+   */
+  microBatch: number;
   /** score evalSamples DDIM samples every N steps (and at the end): FID, recognized share, coverage, in eval.csv (0 = off) */
   evalEvery: number;
   /** samples per evaluation and real images on each side; FID's bias grows as it falls, so keep it well above the 64 feature dims */
@@ -109,6 +115,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   logEvery: 25,
   resume: false,
   workers: 1,
+  microBatch: 16,
   evalEvery: 0,
   evalSamples: 256,
   evalClassifier: '',
@@ -202,6 +209,7 @@ export function validateTrainConfig(cfg: TrainConfig): void {
   posInt('limit', 0);
   posInt('logEvery');
   posInt('workers');
+  posInt('microBatch');
   posInt('evalEvery', 0);
   posInt('evalSamples', 2);
   if (cfg.workers > cfg.batchSize) throw new Error(`train: --workers ${cfg.workers} is more than the batch size ${cfg.batchSize}`);
@@ -273,7 +281,7 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
   // sample quality every evalEvery steps (src/metrics/training-eval.ts); built now, so a missing classifier fails before training
   const evaluator = cfg.evalEvery > 0 ? new TrainingEvaluator({ outDir: out, dataset: cfg.dataset, n: cfg.evalSamples, classifier: cfg.evalClassifier, resumedStep: step }) : null;
   // data parallelism: the workers run the same backend ('gpujs-webasm' -> 'gpujs:webasm') for training steps and sample grids
-  const parallel = cfg.workers > 1 ? new DataParallel(cfg.workers, getBackend().name.replace('gpujs-', 'gpujs:'), model, schedule) : null;
+  const parallel = cfg.workers > 1 ? new DataParallel(cfg.workers, getBackend().name.replace('gpujs-', 'gpujs:'), model, schedule, cfg.microBatch) : null;
   const evaluate = () => {
     const t0 = Date.now();
     const run = sampleWithEma(model, ema, makeSampler('ddim', schedule, cfg.sampleSteps), [cfg.evalSamples, c, h, w], cfg.seed + 3, parallel);
@@ -320,9 +328,7 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
       if (parallel) {
         lastLoss = parallel.lossAndGradients(model, schedule, x0, t, noise); // shards on every core
       } else {
-        const { loss } = denoisingLoss((x, tt) => model.forward(x, tt), schedule, x0, t, noise);
-        lastLoss = loss.item();
-        if (Number.isFinite(lastLoss)) loss.backward();
+        lastLoss = accumulateGradients(model, schedule, x0, t, noise, cfg.microBatch); // in passes of microBatch images
       }
       if (!Number.isFinite(lastLoss)) {
         stopped = 'nonfinite';

@@ -8,11 +8,10 @@ import { workerData } from 'worker_threads';
 import { setBackend } from '../backend/registry';
 import { resolveBackend } from '../backend/select';
 import { noGrad } from '../autograd';
-import { denoisingLoss } from '../diffusion/forward';
 import { NoiseSchedule } from '../diffusion/schedule';
 import { createUNet } from '../nn/unet';
 import { Tensor } from '../tensor';
-import type { ForwardRequest, ShardRequest, ShardResult, WorkerInit } from './parallel';
+import { accumulateGradients, type ForwardRequest, type ShardRequest, type ShardResult, type WorkerInit } from './parallel';
 
 const init = workerData as WorkerInit;
 const flags = new Int32Array(init.flags);
@@ -59,15 +58,14 @@ function work(req: ShardRequest): { result: ShardResult; transfer: ArrayBuffer[]
   const backend = params[0].backend;
   const x0 = Tensor.fromBuf(backend.fromArray(req.x0), req.shape, backend);
   const noise = Tensor.fromBuf(backend.fromArray(req.noise), req.shape, backend);
-  const { loss } = denoisingLoss((x, t) => model.forward(x, t), schedule, x0, req.t, noise);
-  loss.backward();
+  const loss = accumulateGradients(model, schedule, x0, req.t, noise, init.microBatch);
   const grads = new Float32Array(req.weights.length);
   let offset = 0;
   for (const p of params) {
     if (p.grad) grads.set(p.grad.toArray(), offset);
     offset += p.size;
   }
-  return { result: { loss: loss.item(), grads }, transfer: [grads.buffer] };
+  return { result: { loss, grads }, transfer: [grads.buffer] };
 }
 
 init.port.on('message', (req: ShardRequest | ForwardRequest) => {
