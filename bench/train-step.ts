@@ -13,7 +13,7 @@
  * default 8, scaled: Mesa llvmpipe), gpujs:webasm-x2 (webasm on both cores: the trainer's data
  * parallelism, src/train/parallel.ts, a worker thread taking half of each batch),
  * gpujs:webasm-1pass (the whole batch in one forward/backward pass instead of the trainer's
- * passes of --micro-batch images, default 16), torch
+ * passes of --micro-batch images, default 32), torch
  * (threads: --torch-threads, default 2, and 1).
  * Each runs one warm-up step (compiles kernels) and then --steps timed steps (default 1).
  * Check `uptime` first: timings on a shared 2-core machine are only as good as its idleness.
@@ -36,7 +36,7 @@ const STEPS = Number(arg('steps', '1'));
 const REF_BATCH = Number(arg('ref-batch', '4'));
 const GL_BATCH = Number(arg('gl-batch', '8'));
 const TORCH_THREADS = Number(arg('torch-threads', '2'));
-const MICRO_BATCH = Number(arg('micro-batch', '16'));
+const MICRO_BATCH = Number(arg('micro-batch', '32'));
 const WANT = arg('backends', 'ref,gpujs:webasm,gpujs:webasm-1pass,gpujs:webasm-x2,gpujs:webasm-stock,gpujs:gpu,torch').split(',');
 
 interface Row {

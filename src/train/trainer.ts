@@ -115,7 +115,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   logEvery: 25,
   resume: false,
   workers: 1,
-  microBatch: 16,
+  microBatch: 32,
   evalEvery: 0,
   evalSamples: 256,
   evalClassifier: '',
