@@ -19,7 +19,8 @@
  * Check `uptime` first: timings on a shared 2-core machine are only as good as its idleness.
  */
 import { execFileSync } from 'child_process';
-import { Adam, createUNet, Generator, randn, setBackend } from '../src';
+import { Adam, createUNet, Generator, randn, setBackend, type Tensor } from '../src';
+import type { UNet } from '../src/nn/unet';
 import type { Backend } from '../src/backend/backend';
 import { availability } from '../src/backend/gpujs/availability';
 import { GpuJsBackend } from '../src/backend/gpujs/backend';
@@ -47,9 +48,13 @@ interface Row {
   note?: string;
 }
 
-function timeSteps(backend: Backend, batch: number, microBatch = MICRO_BATCH): number {
+/**
+ * ms per training step (the mean of STEPS after one warm-up): a fresh unet-tiny and Adam on
+ * `backend`, a random batch each step, and `lossAndGradients` filling the gradients.
+ */
+function timeTraining(backend: Backend, batch: number, lossAndGradients: (model: UNet, schedule: NoiseSchedule, x0: Tensor, t: Int32Array, noise: Tensor) => void, given?: UNet): number {
   setBackend(backend);
-  const model = createUNet('unet-tiny', { generator: new Generator(0) });
+  const model = given ?? createUNet('unet-tiny', { generator: new Generator(0) });
   const opt = new Adam(model.namedParameters(), { lr: 2e-4 });
   const schedule = new NoiseSchedule(DEFAULT_SCHEDULE);
   const times: number[] = [];
@@ -59,36 +64,28 @@ function timeSteps(backend: Backend, batch: number, microBatch = MICRO_BATCH): n
     const noise = randn([batch, 1, 28, 28]);
     const t = Int32Array.from({ length: batch }, (_, j) => (j * 37) % 1000);
     opt.zeroGrad();
-    accumulateGradients(model, schedule, x0, t, noise, microBatch); // the trainer's step: passes of microBatch images
+    lossAndGradients(model, schedule, x0, t, noise);
     opt.step();
     times.push(performance.now() - t0);
   }
   return times.slice(1).reduce((a, b) => a + b, 0) / STEPS;
 }
 
+/** The trainer's one-thread step: passes of microBatch images. */
+function timeSteps(backend: Backend, batch: number, microBatch = MICRO_BATCH): number {
+  return timeTraining(backend, batch, (model, schedule, x0, t, noise) => accumulateGradients(model, schedule, x0, t, noise, microBatch));
+}
+
 /** The trainer's data-parallel step (denoising loss on every core), webasm. */
 function timeParallelSteps(backend: Backend, batch: number, threads: number): number {
   setBackend(backend);
   const model = createUNet('unet-tiny', { generator: new Generator(0) });
-  const opt = new Adam(model.namedParameters(), { lr: 2e-4 });
-  const schedule = new NoiseSchedule(DEFAULT_SCHEDULE);
-  const parallel = new DataParallel(threads, 'gpujs:webasm', model, schedule, MICRO_BATCH);
-  const times: number[] = [];
+  const parallel = new DataParallel(threads, 'gpujs:webasm', model, new NoiseSchedule(DEFAULT_SCHEDULE), MICRO_BATCH);
   try {
-    for (let i = 0; i < STEPS + 1; i++) {
-      const t0 = performance.now();
-      const x0 = randn([batch, 1, 28, 28]);
-      const noise = randn([batch, 1, 28, 28]);
-      const t = Int32Array.from({ length: batch }, (_, j) => (j * 37) % 1000);
-      opt.zeroGrad();
-      parallel.lossAndGradients(model, schedule, x0, t, noise);
-      opt.step();
-      times.push(performance.now() - t0);
-    }
+    return timeTraining(backend, batch, (m, schedule, x0, t, noise) => parallel.lossAndGradients(m, schedule, x0, t, noise), model);
   } finally {
     void parallel.close();
   }
-  return times.slice(1).reduce((a, b) => a + b, 0) / STEPS;
 }
 
 function torchRows(): Row[] {

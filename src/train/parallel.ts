@@ -153,20 +153,16 @@ export class DataParallel {
     const noiseHost = noise.toArray();
 
     // send shards 1.. to the workers, then work on shard 0 here
-    let start = sizes[0];
-    sizes.slice(1).forEach((size, k) => {
-      const end = start + size;
-      Atomics.store(this.flags, k + 1, 0);
-      const req: ShardRequest = {
+    this.postShards(sizes, (k, start, end) => {
+      const message: ShardRequest = {
         kind: 'train',
         weights: k === sizes.length - 2 ? weights : weights.slice(),
         x0: x0Host.slice(start * per, end * per),
-        shape: [size, ...x0.shape.slice(1)],
+        shape: [end - start, ...x0.shape.slice(1)],
         t: t.slice(start, end),
         noise: noiseHost.slice(start * per, end * per),
       };
-      this.workers[k].port.postMessage(req, [req.x0.buffer, req.t.buffer, req.noise.buffer] as ArrayBuffer[]);
-      start = end;
+      return { message, transfer: [message.x0.buffer, message.t.buffer, message.noise.buffer] as ArrayBuffer[] };
     });
     const own = sizes[0];
     // shard 0 here, its gradients weighted by its share of the batch
@@ -204,20 +200,16 @@ export class DataParallel {
       const per = x.size / batch;
       const xHost = x.toArray();
       const tHost = t.toArray();
-      let start = sizes[0];
-      sizes.slice(1).forEach((size, k) => {
-        const end = start + size;
-        Atomics.store(this.flags, k + 1, 0);
-        const req: ForwardRequest = {
+      this.postShards(sizes, (k, start, end) => {
+        const message: ForwardRequest = {
           kind: 'forward',
           weights: sent.has(k) ? undefined : weights,
           x: xHost.slice(start * per, end * per),
-          shape: [size, ...x.shape.slice(1)],
+          shape: [end - start, ...x.shape.slice(1)],
           t: tHost.slice(start, end),
         };
         sent.add(k);
-        this.workers[k].port.postMessage(req, [req.x.buffer, req.t.buffer] as ArrayBuffer[]);
-        start = end;
+        return { message, transfer: [message.x.buffer, message.t.buffer] as ArrayBuffer[] };
       });
       const parts = [model.forward(x.slice(0, 0, sizes[0]), t.slice(0, 0, sizes[0]))];
       sizes.slice(1).forEach((size, k) => {
@@ -226,6 +218,21 @@ export class DataParallel {
       });
       return concat(parts, 0);
     };
+  }
+
+  /**
+   * Post shards 1.. of `sizes` to the workers (shard 0 stays on this thread): request(k, start,
+   * end) builds worker k's message for images [start, end) and lists its transferable buffers.
+   */
+  private postShards(sizes: number[], request: (k: number, start: number, end: number) => { message: ShardRequest | ForwardRequest; transfer: ArrayBuffer[] }): void {
+    let start = sizes[0];
+    sizes.slice(1).forEach((size, k) => {
+      const end = start + size;
+      Atomics.store(this.flags, k + 1, 0);
+      const { message, transfer } = request(k, start, end);
+      this.workers[k].port.postMessage(message, transfer);
+      start = end;
+    });
   }
 
   /** Block until worker k has posted its result. */
