@@ -11,10 +11,9 @@ import { createUNet, UNET_PRESETS, type UNetConfig } from '../nn/unet';
 import { Generator } from '../random';
 import { concat } from '../ops/shape';
 import { makeSampler } from '../train/trainer';
-import { autoWorkers, DataParallel } from '../train/parallel';
+import { autoWorkers, DataParallel, noisePredictor } from '../train/parallel';
 import type { Backend } from '../backend/backend';
 import { getBackend } from '../backend/registry';
-import type { Tensor } from '../tensor';
 import { sampleWithSnapshots, writeNoiseStripPng, writeReverseProcessPng, writeSingleImages } from '../train/pictures';
 
 export interface SampleArgs {
@@ -76,8 +75,8 @@ export async function sampleCommand(a: SampleArgs, log: (s: string) => void, sta
   log(`sampling ${a.n} images ${c}x${h}x${w} with ${sampler.name} (${sampler.timesteps.length} steps${a.sampler === 'ddim' ? `, eta ${a.eta}` : ''}) from the ${source} weights of ${a.checkpoint}`);
 
   const threads = a.workers === 'auto' ? autoWorkers(backend.name, Math.min(a.batchSize, a.n)) : a.workers;
-  // the workers run the same backend: 'gpujs-webasm' -> 'gpujs:webasm'
-  const parallel = threads > 1 ? new DataParallel(threads, backend.name.replace('gpujs-', 'gpujs:'), model, schedule) : null;
+  // the workers run the same backend
+  const parallel = threads > 1 ? new DataParallel(threads, backend.name, model, schedule) : null;
   if (parallel) log(`  on ${threads} threads (each takes part of every batch)`);
 
   const started = Date.now();
@@ -85,7 +84,7 @@ export async function sampleCommand(a: SampleArgs, log: (s: string) => void, sta
   const parts = [];
   let firstRun = null;
   try {
-    const predict = parallel ? parallel.predictor(model) : (x: Tensor, t: Tensor) => model.forward(x, t);
+    const predict = noisePredictor(model, parallel);
     for (let done = 0; done < a.n; done += a.batchSize) {
       const size = Math.min(a.batchSize, a.n - done);
       const run = sampleWithSnapshots(predict, sampler, [size, c, h, w], generator);

@@ -107,6 +107,11 @@ export function accumulateGradients(model: UNet, schedule: NoiseSchedule, x0: Te
   return total;
 }
 
+/** The noise predictor a sampler calls: the model itself, or its batches split over `parallel`'s threads. */
+export function noisePredictor(model: UNet, parallel: DataParallel | null): NoisePredictor {
+  return parallel ? parallel.predictor(model) : (x, t) => model.forward(x, t);
+}
+
 /** How long the main thread waits for one shard before giving up. */
 const WORKER_TIMEOUT_MS = 30 * 60 * 1000;
 
@@ -116,10 +121,13 @@ export class DataParallel {
 
   /**
    * `threads` in all, the main thread included (threads - 1 workers are started); each thread
-   * runs its shard in passes of at most `microBatch` images (accumulateGradients).
+   * runs its shard in passes of at most `microBatch` images (accumulateGradients). `backend`
+   * is what the workers start: a spec ('gpujs:webasm') or a running backend's name
+   * ('gpujs-webasm', the same).
    */
-  constructor(readonly threads: number, backendSpec: string, model: UNet, schedule: NoiseSchedule, readonly microBatch = Infinity) {
+  constructor(readonly threads: number, backend: string, model: UNet, schedule: NoiseSchedule, readonly microBatch = Infinity) {
     if (!(Number.isInteger(threads) && threads >= 2)) throw new Error(`DataParallel: threads must be an integer >= 2, got ${threads}`);
+    const backendSpec = backend.replace(/^gpujs-/, 'gpujs:');
     const sab = new SharedArrayBuffer(4 * threads);
     this.flags = new Int32Array(sab);
     // from the TypeScript sources (tests, ts-node) the worker needs ts-node too

@@ -16,12 +16,11 @@ import type { Backend } from '../backend/backend';
 import { getBackend, setBackend } from '../backend/registry';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../checkpoint/training';
 import { tensor } from '../creation';
-import type { Tensor } from '../tensor';
 import { loadDataset } from '../data';
 import { DataLoader } from '../data/loader';
 import type { ImageDataset } from '../data/dataset';
 import { drawTimestepsAndNoise } from '../diffusion/forward';
-import { accumulateGradients, DataParallel } from './parallel';
+import { accumulateGradients, DataParallel, noisePredictor } from './parallel';
 import { DdimSampler, DdpmSampler, type Sampler } from '../diffusion/samplers';
 import { NoiseSchedule, type BetaSchedule } from '../diffusion/schedule';
 import { writeGridPng } from '../image/png';
@@ -167,8 +166,7 @@ export function sampleWithEma(model: UNet, ema: EMA, sampler: Sampler, shape: nu
   ema.copyTo(model);
   try {
     model.eval();
-    const predict = parallel ? parallel.predictor(model) : (x: Tensor, t: Tensor) => model.forward(x, t);
-    return sampleWithSnapshots(predict, sampler, shape, new Generator(seed));
+    return sampleWithSnapshots(noisePredictor(model, parallel), sampler, shape, new Generator(seed));
   } finally {
     ema.restore(model);
     model.train();
@@ -280,8 +278,8 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
   const sampleShape = [cfg.numSamples, c, h, w];
   // sample quality every evalEvery steps (src/metrics/training-eval.ts); built now, so a missing classifier fails before training
   const evaluator = cfg.evalEvery > 0 ? new TrainingEvaluator({ outDir: out, dataset: cfg.dataset, n: cfg.evalSamples, classifier: cfg.evalClassifier, resumedStep: step }) : null;
-  // data parallelism: the workers run the same backend ('gpujs-webasm' -> 'gpujs:webasm') for training steps and sample grids
-  const parallel = cfg.workers > 1 ? new DataParallel(cfg.workers, getBackend().name.replace('gpujs-', 'gpujs:'), model, schedule, cfg.microBatch) : null;
+  // data parallelism: the workers run the same backend, for training steps and sample grids
+  const parallel = cfg.workers > 1 ? new DataParallel(cfg.workers, getBackend().name, model, schedule, cfg.microBatch) : null;
   const evaluate = () => {
     const t0 = Date.now();
     const run = sampleWithEma(model, ema, makeSampler('ddim', schedule, cfg.sampleSteps), [cfg.evalSamples, c, h, w], cfg.seed + 3, parallel);

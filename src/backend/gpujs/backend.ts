@@ -183,24 +183,18 @@ export class GpuJsBackend implements Backend {
     const [xb, wb, bb] = [x, weight, bias].map((b) => asGpuBuf(b, 'groupNormForward'));
     const rows = p.n * p.groups;
     const L = (p.c / p.groups) * p.hw;
-    const temps: GpuBuf[] = [];
-    const temp = (b: Buf) => (temps.push(b as GpuBuf), b as GpuBuf);
-    try {
+    return this.withTemporaries((temp) => {
       const mean = this.runner.run(groupNormMeanSpec(rows, L), [temp(this.reduce('sum', xb, rows, L))]);
       const deviation = temp(this.runner.run(groupNormSquaredDeviationSpec(rows, L), [xb, mean]));
       const rstd = this.runner.run(groupNormRstdSpec(rows, L, p.eps), [temp(this.reduce('sum', deviation, rows, L))]);
       const y = this.runner.run(groupNormNormalizeSpec(p), [xb, mean, rstd, wb, bb]);
       return { y, mean, rstd };
-    } finally {
-      temps.forEach((b) => this.runner.free(b));
-    }
+    });
   }
   groupNormBackward(gy: Buf, x: Buf, mean: Buf, rstd: Buf, weight: Buf, p: GroupNormParams): { gx: Buf; gweight: Buf; gbias: Buf } {
     const [gyb, xb, mb, rb, wb] = [gy, x, mean, rstd, weight].map((b) => asGpuBuf(b, 'groupNormBackward'));
     const planes = p.n * p.c;
-    const temps: GpuBuf[] = [];
-    const temp = (b: Buf) => (temps.push(b as GpuBuf), b as GpuBuf);
-    try {
+    return this.withTemporaries((temp) => {
       const s1 = temp(this.reduce('sum', gyb, planes, p.hw));
       const s2 = temp(this.reduce('sum', temp(this.runner.run(groupNormGradXhatSpec(p), [gyb, xb, mb, rb])), planes, p.hw));
       const gbias = this.runner.run(groupNormChannelSumSpec(p), [s1]);
@@ -209,6 +203,13 @@ export class GpuJsBackend implements Backend {
       const meanGXhat = temp(this.runner.run(groupNormGroupMeanSpec(p), [s2, wb]));
       const gx = this.runner.run(groupNormBackwardInputSpec(p), [gyb, xb, mb, rb, wb, meanG, meanGXhat]);
       return { gx, gweight, gbias };
+    });
+  }
+  /** Run f, freeing every buffer it passed through temp() when it returns or throws. */
+  private withTemporaries<T>(f: (temp: (b: Buf) => GpuBuf) => T): T {
+    const temps: GpuBuf[] = [];
+    try {
+      return f((b) => (temps.push(b as GpuBuf), b as GpuBuf));
     } finally {
       temps.forEach((b) => this.runner.free(b));
     }

@@ -1,11 +1,12 @@
 /**
  * A runtime patch of gpu.js 2.24.1's WebAssembly code generator
  * (node_modules/gpu.js/src/backend/web-assembly/function-node.js, class
- * WebAssemblyFunctionNode). Nothing in node_modules is edited: four prototype methods are
- * wrapped once, at load, and each wrapper does the stock thing unless the patch is *active*
- * (a flag the KernelRunner sets around every call of a webasm kernel it built with the patch
- * on; GL and cpu kernels never see it, and `TINY_DDPM_WEBASM_PATCH=0` or
- * `new GpuJsBackend({ mode: 'webasm', webasmPatch: false })` leaves stock gpu.js).
+ * WebAssemblyFunctionNode, and the `call` of its WasmFunctionEmitter). Nothing in
+ * node_modules is edited: prototype methods are wrapped once, at load, and each wrapper does
+ * the stock thing unless the patch is *active* (a flag the KernelRunner sets around every
+ * call of a webasm kernel it built with the patch on; GL and cpu kernels never see it, and
+ * `TINY_DDPM_WEBASM_PATCH=0` or `new GpuJsBackend({ mode: 'webasm', webasmPatch: false })`
+ * leaves stock gpu.js).
  *
  * Why. Stock webasm runs 4 consecutive thread.x cells as one f32x4 quad, but
  * (1) it does index arithmetic in f32: loop counters `let q = 0; q++` and `const` locals
