@@ -320,13 +320,11 @@ function paddedConvSource(c: PaddedConv): string {
       taps.push(`    const x${k} = xp[this.thread.x + xc${xoff > 0 ? ` + ${xoff}` : ''}];`);
       xs.push(String(k));
     }
-    for (let r = 0; r < 4; r++) {
-      const terms = xs.map((k) => {
-        const kk = Number(k);
-        const t = c.flip ? c.kh * c.kw - 1 - kk : kk;
-        return `w[a${r}${t > 0 ? ` + ${t}` : ''}] * x${k}`;
-      });
-      taps.push(`    s${r} += ${terms.join(' + ')};`);
+    for (const k of xs) {
+      const kk = Number(k);
+      const t = c.flip ? c.kh * c.kw - 1 - kk : kk;
+      // even taps into s, odd into u: two independent chains of multiply-adds per channel
+      for (let r = 0; r < 4; r++) taps.push(`    ${kk % 2 ? 'u' : 's'}${r} += w[a${r}${t > 0 ? ` + ${t}` : ''}] * x${k};`);
     }
   }
   return `function conv2dPadded(xp, w) {
@@ -343,6 +341,10 @@ function paddedConvSource(c: PaddedConv): string {
   let s1 = 0;
   let s2 = 0;
   let s3 = 0;
+  let u0 = 0;
+  let u1 = 0;
+  let u2 = 0;
+  let u3 = 0;
   for (let ci = 0; ci < this.constants.cin; ci++) {
     const xc = img + ci * this.constants.hpwp;
     const wc = ci * this.constants.wIn;
@@ -352,7 +354,7 @@ function paddedConvSource(c: PaddedConv): string {
     const a3 = wc + w3;
 ${taps.join('\n')}
   }
-  return [s0, s1, s2, s3];
+  return [s0 + u0, s1 + u1, s2 + u2, s3 + u3];
 }`;
 }
 

@@ -18,7 +18,7 @@ import type { Buf, Conv2dParams, MatmulParams } from '../src/backend/backend';
 import { BINARY_OPS, UNARY_OPS, convOutputSize } from '../src/backend/backend';
 import { RefBackend } from '../src/backend/ref';
 import { availability, GpuJsBackend } from '../src/backend/gpujs';
-import { patchedConstantTypes, webasmPatchStats, withWebasmPatch } from '../src/backend/gpujs/webasm-codegen-patch';
+import { fmaAvailable, patchedConstantTypes, webasmPatchStats, withWebasmPatch } from '../src/backend/gpujs/webasm-codegen-patch';
 import { Generator } from '../src/random';
 
 const U = 2 ** -24;
@@ -67,6 +67,7 @@ function expectClose(a: Float32Array, b: Float32Array, bound: Float32Array | num
 describe('[issue 7: webasm patch] patched vs unpatched vs the reference, every kernel family', function () {
   let patched: GpuJsBackend;
   let stock: GpuJsBackend;
+  let fused: GpuJsBackend;
   const ref = new RefBackend();
   const gen = new Generator(7);
   const random = (n: number, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * gen.uniform());
@@ -74,21 +75,30 @@ describe('[issue 7: webasm patch] patched vs unpatched vs the reference, every k
 
   before(function () {
     if (!availability('webasm').ok) this.skip();
-    patched = new GpuJsBackend({ mode: 'webasm', webasmPatch: true });
+    patched = new GpuJsBackend({ mode: 'webasm', webasmPatch: true, webasmFma: false });
     stock = new GpuJsBackend({ mode: 'webasm', webasmPatch: false });
+    fused = new GpuJsBackend({ mode: 'webasm', webasmPatch: true, webasmFma: true });
   });
   after(() => {
     patched?.destroy();
     stock?.destroy();
+    fused?.destroy();
   });
 
-  /** run f on patched, stock and ref with the same inputs; patched == stock bitwise (or within `ulps`, for kernels with exp); returns [patched, ref] */
-  function three(inputs: Float32Array[], size: number, f: (b: any, bufs: Buf[]) => Buf, what: string, ulps = 0): [Float32Array, Float32Array] {
+  /**
+   * run f on patched (without fused multiply-adds), stock, ref and fused with the same inputs;
+   * patched == stock bitwise (or within `ulps`, for kernels with exp); returns [patched, ref, fused].
+   * fused (I) rounds each multiply-add once: the callers check it against ref with the float32
+   * error bound; where they do not (`fusedSame`), it must equal patched bitwise (no `s += x * y`).
+   */
+  function three(inputs: Float32Array[], size: number, f: (b: any, bufs: Buf[]) => Buf, what: string, ulps = 0, fusedSame = true): [Float32Array, Float32Array, Float32Array] {
     const run = (b: any) => b.toArray(f(b, inputs.map((d) => b.fromArray(d))), size) as Float32Array;
     const p = run(patched);
     if (ulps === 0) expectBitwise(p, run(stock), what);
     else expectUlps(p, run(stock), ulps, what, 1);
-    return [p, run(ref)];
+    const fu = run(fused);
+    if (fusedSame) expectBitwise(fu, p, `${what} (fused multiply-adds)`);
+    return [p, run(ref), fu];
   }
   /** the unary and binary ops whose kernels call Math.exp (kernels/elementwise.ts) */
   const WITH_EXP = new Set(['exp', 'sigmoid', 'silu', 'tanh', 'gelu', 'erf', 'siluGrad']);
@@ -113,10 +123,14 @@ describe('[issue 7: webasm patch] patched vs unpatched vs the reference, every k
     expect(patched.kernelStats).to.be.a('function');
     const before = webasmPatchStats();
     const p: MatmulParams = { batch: 1, m: 8, k: 8, n: 8, transA: false, transB: false, broadcastA: false, broadcastB: false };
-    three([random(64), random(64)], 64, (b, [x, y]) => b.matmul(x, y, p), 'matmul 8^3');
+    three([random(64), random(64)], 64, (b, [x, y]) => b.matmul(x, y, p), 'matmul 8^3', 0, false);
     const after = webasmPatchStats();
     expect(after.vectorLoads - before.vectorLoads).to.be.greaterThan(0);
     expect(after.splatLoads - before.splatLoads).to.be.greaterThan(0);
+    expect(after.foldedOffsets - before.foldedOffsets).to.be.greaterThan(0);
+    // Node 20 compiles relaxed SIMD once its flag is on (fmaAvailable turns it on)
+    expect(fmaAvailable()).to.equal(true);
+    expect(after.fusedMultiplyAdds - before.fusedMultiplyAdds).to.be.greaterThan(0);
   });
 
   it('unary and binary (strided, broadcast) ops, odd sizes', () => {
@@ -153,9 +167,10 @@ describe('[issue 7: webasm patch] patched vs unpatched vs the reference, every k
       const a = random((p.broadcastA ? 1 : p.batch) * p.m * p.k);
       const bb = random((p.broadcastB ? 1 : p.batch) * p.k * p.n);
       const size = p.batch * p.m * p.n;
-      const [got, want] = three([a, bb], size, (b, [x, y]) => b.matmul(x, y, p), `matmul ${JSON.stringify(c)}`);
+      const [got, want, fu] = three([a, bb], size, (b, [x, y]) => b.matmul(x, y, p), `matmul ${JSON.stringify(c)}`, 0, false);
       const bound = ref.toArray(ref.matmul(ref.fromArray(abs(a)), ref.fromArray(abs(bb)), p), size).map((s) => gamma(p.k + 2) * s);
       expectClose(got, want, bound, `matmul ${JSON.stringify(c)} vs ref`);
+      expectClose(fu, want, bound, `matmul ${JSON.stringify(c)} fused vs ref`);
     }
   });
 
@@ -177,12 +192,18 @@ describe('[issue 7: webasm patch] patched vs unpatched vs the reference, every k
       const gy = random(c.n * c.cout * oh * ow);
       const what = `conv ${JSON.stringify(c)}`;
       const ySize = c.n * c.cout * oh * ow;
-      const [f, fr] = three([x, w], ySize, (b, [xx, ww]) => b.conv2d(xx, ww, p), `${what} forward`);
-      expectClose(f, fr, ref.toArray(ref.conv2d(ref.fromArray(abs(x)), ref.fromArray(abs(w)), p), ySize).map((s) => gamma(c.cin * c.kh * c.kw + 2) * s), `${what} forward vs ref`);
-      const [bi, bir] = three([gy, w], x.length, (b, [g, ww]) => b.conv2dBackwardInput(g, ww, p), `${what} backward input`);
-      expectClose(bi, bir, ref.toArray(ref.conv2dBackwardInput(ref.fromArray(abs(gy)), ref.fromArray(abs(w)), p), x.length).map((s) => gamma(c.cout * c.kh * c.kw + 2) * s), `${what} backward input vs ref`);
-      const [bw, bwr] = three([x, gy], w.length, (b, [xx, g]) => b.conv2dBackwardWeight(xx, g, p), `${what} backward weight`);
-      expectClose(bw, bwr, ref.toArray(ref.conv2dBackwardWeight(ref.fromArray(abs(x)), ref.fromArray(abs(gy)), p), w.length).map((s) => gamma(c.n * oh * ow + 2) * s), `${what} backward weight vs ref`);
+      const [f, fr, ff] = three([x, w], ySize, (b, [xx, ww]) => b.conv2d(xx, ww, p), `${what} forward`, 0, false);
+      const fBound = ref.toArray(ref.conv2d(ref.fromArray(abs(x)), ref.fromArray(abs(w)), p), ySize).map((s) => gamma(c.cin * c.kh * c.kw + 2) * s);
+      expectClose(f, fr, fBound, `${what} forward vs ref`);
+      expectClose(ff, fr, fBound, `${what} forward fused vs ref`);
+      const [bi, bir, bif] = three([gy, w], x.length, (b, [g, ww]) => b.conv2dBackwardInput(g, ww, p), `${what} backward input`, 0, false);
+      const biBound = ref.toArray(ref.conv2dBackwardInput(ref.fromArray(abs(gy)), ref.fromArray(abs(w)), p), x.length).map((s) => gamma(c.cout * c.kh * c.kw + 2) * s);
+      expectClose(bi, bir, biBound, `${what} backward input vs ref`);
+      expectClose(bif, bir, biBound, `${what} backward input fused vs ref`);
+      const [bw, bwr, bwf] = three([x, gy], w.length, (b, [xx, g]) => b.conv2dBackwardWeight(xx, g, p), `${what} backward weight`, 0, false);
+      const bwBound = ref.toArray(ref.conv2dBackwardWeight(ref.fromArray(abs(x)), ref.fromArray(abs(gy)), p), w.length).map((s) => gamma(c.n * oh * ow + 2) * s);
+      expectClose(bw, bwr, bwBound, `${what} backward weight vs ref`);
+      expectClose(bwf, bwr, bwBound, `${what} backward weight fused vs ref`);
     }
   });
 
@@ -266,6 +287,25 @@ describe('[issue 7: webasm patch] guards: what must stay a gather', function () 
       return x[this.thread.x + off];
     }, [n], {}, [a, 2.5]);
     for (const r of [r1, r2, r3, r4]) expect(r.vectorLoads).to.equal(0);
+  });
+
+  it('H: constant subscript terms go into the load offset only when the other terms cannot be negative', () => {
+    const before = webasmPatchStats().foldedOffsets;
+    build(function folded(this: any, x: Float32Array) {
+      let s = 0;
+      for (let q = 0; q < 3; q++) s += x[q + this.constants.off] * x[this.thread.x + q + 2];
+      return s;
+    }, [n], { off: 5 }, [a]);
+    expect(webasmPatchStats().foldedOffsets - before).to.be.greaterThan(0);
+    // o goes negative: folding 8 into the offset would make the address (o << 2) wrap to 2^32 - 12
+    const mid = webasmPatchStats().foldedOffsets;
+    build(function negative(this: any, x: Float32Array) {
+      let o = 0;
+      o = o - 3;
+      const c = this.thread.y - 1;
+      return x[o + 8] + x[c + 1];
+    }, [n], {}, [a]);
+    expect(webasmPatchStats().foldedOffsets - mid).to.equal(0);
   });
 
   it('a loop counter assigned in its body is not made an integer', () => {

@@ -26,7 +26,7 @@ import type { KernelSpec } from '../../../kernels/kernel';
 import { realCells, untile4Host, untile4Spec, type TileGrid } from '../../../kernels/tiles';
 import type { GpuJsMode } from './availability';
 import { flattenResult, GpuBuf } from './buffer';
-import { patchedConstantTypes, webasmPatchDefault, withWebasmPatch } from './webasm-codegen-patch';
+import { patchedConstantTypes, webasmFmaDefault, webasmPatchDefault, withWebasmPatch } from './webasm-codegen-patch';
 
 export type KernelArg = GpuBuf | Float32Array | number;
 
@@ -84,6 +84,12 @@ export interface RunnerOptions {
    * (integer index math, vector loads). Default on; TINY_DDPM_WEBASM_PATCH=0 turns it off.
    */
   webasmPatch?: boolean;
+  /**
+   * webasm with the patch: compile `s += x * y` on vectors as fused multiply-adds (relaxed
+   * SIMD; rounds once instead of twice, so results differ from stock gpu.js in the last bits).
+   * Default on; TINY_DDPM_WEBASM_FMA=0 turns it off.
+   */
+  webasmFma?: boolean;
 }
 
 interface CachedKernel {
@@ -114,6 +120,8 @@ export class KernelRunner {
   private destroyed = false;
   /** webasm kernels are generated (and regenerated) with the patch active */
   readonly webasmPatch: boolean;
+  /** with the patch: `s += x * y` on vectors as fused multiply-adds (I) */
+  readonly webasmFma: boolean;
   private liveTextures = 0;
   private liveTextureFloats = 0;
   /** Textures nobody freed (temporaries, or a Storage that never got its free()) go when their GpuBuf is collected. */
@@ -129,12 +137,13 @@ export class KernelRunner {
     this.log = options.log ?? ((line) => console.error(line));
     this.cacheLimit = options.kernelCacheBytes ?? 1 << 30;
     this.webasmPatch = mode === 'webasm' && (options.webasmPatch ?? webasmPatchDefault());
+    this.webasmFma = this.webasmPatch && (options.webasmFma ?? webasmFmaDefault());
   }
 
   /** Call a compiled kernel; gpu.js generates code on first calls, so webasm calls run with the patch flag. */
   private call(kernel: any, values: unknown[]): any {
     if (this.mode !== 'webasm') return kernel(...values);
-    return withWebasmPatch(this.webasmPatch, () => kernel(...values));
+    return withWebasmPatch(this.webasmPatch, () => kernel(...values), this.webasmFma);
   }
 
   /**

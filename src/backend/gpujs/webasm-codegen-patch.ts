@@ -85,6 +85,26 @@
  *    the last bits only, and are the same every run (test/gpujs-patch.test.ts checks exp
  *    against Math.exp over the whole float range).
  *
+ * H. Constant terms in the load offset. A 1-D subscript that is a `+` chain of integer terms,
+ *    some of them compile-time constants (integer literals, integer `this.constants.x`, and
+ *    + or * of those) summing to S > 0, loads from offset + 4 S with only the other terms
+ *    added at run time, when every other term is provably >= 0 (thread ids, non-negative
+ *    constants, loop counters counting up from a literal >= 0, i32 consts built from such
+ *    terms with +, * and ?:). The address is the same as stock's: stock adds S in i32 and the
+ *    sum is below 2^24 for every in-contract read, so no wrap-around differs (a term that might
+ *    be negative would wrap (t << 2) to near 2^32 before the offset is added: not folded).
+ *    Why: `a[aq + this.constants.row1]`, `a[aq + this.constants.row2]`, ... then compute
+ *    (aq << 2) once, which V8 shares between the loads, instead of one add and shift per read.
+ *
+ * I. Fused multiply-add. In the SIMD walk, `s += x * y` on a vector float accumulator is
+ *    emitted as f32x4.relaxed_madd(x, y, s) (relaxed SIMD) instead of f32x4.mul + f32x4.add,
+ *    when the backend asks for it (`webasmFma`, default on; TINY_DDPM_WEBASM_FMA=0 turns it
+ *    off) and the process compiles relaxed SIMD (fmaAvailable). On a CPU with FMA (x86 FMA3,
+ *    every ARMv8) V8 emits one fused instruction that rounds once; elsewhere it is mul + add,
+ *    exactly stock. The results therefore differ from stock in the last bits (closer to the
+ *    exact sum of products), are the same every run on one machine, and stay within the float32
+ *    error bounds that the tests check against the reference backend.
+ *
  * What would make this unnecessary: gpu.js itself (1) typing loop counters / integer consts /
  * integer constants i32, (2) recognising "uniform + thread.x" subscripts as contiguous and
  * emitting v128.load. Both are local changes to function-node.js (vGather and
@@ -110,10 +130,15 @@ export interface WebasmPatchStats {
   intShadows: number;
   /** exp emitted inline instead of a call to JavaScript (G), in SIMD and in scalar code */
   inlineExps: number;
+  /** loads whose compile-time subscript terms went into the load's offset (H) */
+  foldedOffsets: number;
+  /** `s += x * y` on vectors emitted as one fused multiply-add (I) */
+  fusedMultiplyAdds: number;
 }
 
-const stats: WebasmPatchStats = { vectorLoads: 0, gathers: 0, splatLoads: 0, intLoops: 0, intConsts: 0, intShadows: 0, inlineExps: 0 };
+const stats: WebasmPatchStats = { vectorLoads: 0, gathers: 0, splatLoads: 0, intLoops: 0, intConsts: 0, intShadows: 0, inlineExps: 0, foldedOffsets: 0, fusedMultiplyAdds: 0 };
 let active = false;
+let fmaActive = false;
 let applied = false;
 
 /** Whether the patch is wanted by default: on unless TINY_DDPM_WEBASM_PATCH=0. */
@@ -126,15 +151,26 @@ export function webasmPatchStats(): WebasmPatchStats {
   return { ...stats };
 }
 
-/** Run f with the patch active (code generated inside f is patched); restores the previous state. */
-export function withWebasmPatch<T>(on: boolean, f: () => T): T {
+/** Whether fused multiply-adds (I) are wanted by default: on unless TINY_DDPM_WEBASM_FMA=0. */
+export function webasmFmaDefault(): boolean {
+  return typeof process === 'undefined' || process.env?.TINY_DDPM_WEBASM_FMA !== '0';
+}
+
+/**
+ * Run f with the patch active (code generated inside f is patched), with fused multiply-adds
+ * (I) when `fma` and this process can compile them; restores the previous state.
+ */
+export function withWebasmPatch<T>(on: boolean, f: () => T, fma = false): T {
   applyWebasmCodegenPatch();
   const before = active;
+  const fmaBefore = fmaActive;
   active = on;
+  fmaActive = on && fma && fmaAvailable();
   try {
     return f();
   } finally {
     active = before;
+    fmaActive = fmaBefore;
   }
 }
 
@@ -202,6 +238,57 @@ function emitIntTerm(node: any, t: any): void {
   else node.emitIndex(t);
 }
 
+/** H: the value of a compile-time integer term (integer literal, integer `this.constants.x`, + or * of those). */
+function constTerm(node: any, e: any): number | undefined {
+  if (e?.type === 'Literal') return Number.isInteger(e.value) ? e.value : undefined;
+  if (e?.type === 'MemberExpression' && !e.computed && e.object?.type === 'MemberExpression' && e.object.object?.type === 'ThisExpression' && e.object.property?.name === 'constants') {
+    const v = node.constants?.[e.property.name];
+    return Number.isInteger(v) ? v : undefined;
+  }
+  if (e?.type === 'BinaryExpression' && (e.operator === '+' || e.operator === '*')) {
+    const l = constTerm(node, e.left);
+    const r = constTerm(node, e.right);
+    if (l === undefined || r === undefined) return undefined;
+    return e.operator === '+' ? l + r : l * r;
+  }
+  return undefined;
+}
+
+/**
+ * H: is e provably >= 0? Thread ids, non-negative constants and literals, locals marked
+ * non-negative (i32 consts built from such terms, loop counters counting up from >= 0),
+ * and +, * and ?: of those.
+ */
+function nonNegative(node: any, e: any): boolean {
+  if (!e) return false;
+  if (e.type === 'MemberExpression' && !e.computed && e.object?.type === 'MemberExpression' && e.object.object?.type === 'ThisExpression' && e.object.property?.name === 'thread') return true;
+  const c = constTerm(node, e);
+  if (c !== undefined) return c >= 0;
+  if (e.type === 'Identifier') return node.locals?.get(e.name)?.tinyNonNeg === true;
+  if (e.type === 'BinaryExpression' && (e.operator === '+' || e.operator === '*')) return nonNegative(node, e.left) && nonNegative(node, e.right);
+  if (e.type === 'ConditionalExpression') return nonNegative(node, e.consequent) && nonNegative(node, e.alternate);
+  return false;
+}
+
+/**
+ * H: split a subscript's `+` terms into the compile-time part (its sum, in elements) and the
+ * rest, when folding the sum into the load's offset gives the same address: every term is an
+ * integer, the sum is > 0 and every other term is provably >= 0 (so no i32 wrap-around
+ * differs from stock's). Null when it does not apply.
+ */
+function foldableSubscript(node: any, terms: any[]): { constant: number; rest: any[] } | null {
+  let constant = 0;
+  const rest: any[] = [];
+  for (const t of terms) {
+    const c = constTerm(node, t);
+    if (c !== undefined) constant += c;
+    else rest.push(t);
+  }
+  if (constant <= 0 || constant >= 2 ** 24) return null;
+  if (!rest.every((t) => isThreadX(t) || (integralTerm(node, t) && nonNegative(node, t)))) return null;
+  return { constant, rest };
+}
+
 // G: the constants of the inline exp
 const EXP_LO = -104; // e^-104 < 2^-150: rounds to 0
 const EXP_HI = 89; // e^89 > 2^128: +Infinity
@@ -251,6 +338,34 @@ function emitExpF32(em: any): void {
   em.localGet(n); em.i32TruncSatF32S(); em.localSet(k);
   em.localGet(k); em.i32Const(1); em.i32ShrS(); em.i32Const(127); em.i32Add(); em.i32Const(23); em.i32Shl(); em.f32ReinterpretI32(); em.f32Mul();
   em.localGet(k); em.localGet(k); em.i32Const(1); em.i32ShrS(); em.i32Sub(); em.i32Const(127); em.i32Add(); em.i32Const(23); em.i32Shl(); em.f32ReinterpretI32(); em.f32Mul();
+}
+
+/** I: f32x4.relaxed_madd(a, b, c) = a * b + c (relaxed SIMD; 0xfd 0x105) */
+const RELAXED_MADD = [0xfd, 0x85, 0x02];
+let fma: boolean | undefined;
+
+/**
+ * I: can this process compile relaxed SIMD? Node 22+ (V8 11.4+) has it by default; Node 20's
+ * V8 has it behind --experimental-wasm-relaxed-simd, which is switched on here (once, the
+ * first time a backend asks for fused multiply-adds, before it compiles a kernel with them).
+ */
+export function fmaAvailable(): boolean {
+  if (fma !== undefined) return fma;
+  // a module whose one function computes relaxed_madd of three zero vectors and drops it
+  const probe = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 10, 62, 1, 60, 0,
+    ...[0xfd, 0x0c, ...new Array(16).fill(0)], ...[0xfd, 0x0c, ...new Array(16).fill(0)], ...[0xfd, 0x0c, ...new Array(16).fill(0)],
+    ...RELAXED_MADD, 0x1a, 0x0b]);
+  const wasm = (globalThis as unknown as { WebAssembly: { validate(bytes: Uint8Array): boolean } }).WebAssembly;
+  if (!wasm.validate(probe)) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      require('v8').setFlagsFromString('--experimental-wasm-relaxed-simd');
+    } catch {
+      return (fma = false);
+    }
+  }
+  fma = wasm.validate(probe);
+  return fma;
 }
 
 function uleb(v: number, out: number[]): void {
@@ -305,7 +420,15 @@ export function applyWebasmCodegenPatch(): void {
     // A: forget the literal type the first walk cached for a marked counter's initializer,
     // so every walk declares it as the Integer the counter was marked
     for (const d of node.declarations) if (d.init && intLoopInits.has(d.init)) delete this.literalTypes[this.astKey(d.init)];
-    if (node.kind !== 'const') return stockDecl.call(this, node);
+    if (node.kind !== 'const') {
+      const r = stockDecl.call(this, node);
+      // H: a marked loop counter counting up from a literal >= 0 never goes negative; other lets may
+      for (const d of node.declarations) {
+        const local = this.locals.get(d.id.name);
+        if (local) local.tinyNonNeg = !!d.init && intLoopInits.has(d.init) && d.init.value >= 0;
+      }
+      return r;
+    }
     for (const d of node.declarations) {
       if (d.init && this.getType(d.init) === 'Integer') {
         const info = this.getDeclaration(d.id);
@@ -317,11 +440,14 @@ export function applyWebasmCodegenPatch(): void {
           this.coerce(emitted, 'i32');
         });
         if (this.isThreadDependent(d.init)) this.taintedLocals.add(d.id.name);
+        const local = this.locals.get(d.id.name);
+        if (local) local.tinyNonNeg = nonNegative(this, d.init);
         stats.intConsts++;
       } else {
         stockDecl.call(this, { ...node, declarations: [d] });
         // F: an i32 twin of `const c = Math.floor|ceil|round(...)`, for subscripts
         const local = this.locals.get(d.id.name);
+        if (local) local.tinyNonNeg = false;
         if (isRoundingCall(this, d.init) && local?.kind === 'scalar' && local.wtype === 'f32') {
           if (local.tinyShadow === undefined) local.tinyShadow = this.em.addLocal('i32');
           this.em.localGet(local.index).i32TruncSatF32S().localSet(local.tinyShadow);
@@ -358,12 +484,15 @@ export function applyWebasmCodegenPatch(): void {
       const rest = terms.filter((t) => !isThreadX(t));
       if (lanes.length === 1 && rest.every((t) => !this.vInfo.exprVarying(t) && integralTerm(this, t))) {
         const em = this.em;
+        // H: compile-time terms go into the load's offset
+        const fold = foldableSubscript(this, terms);
         em.globalGet(this.assembler.globals.threadX);
-        for (const t of rest) {
+        for (const t of fold ? fold.rest.filter((r) => !isThreadX(r)) : rest) {
           emitIntTerm(this, t);
           em.i32Add();
         }
-        em.i32Const(2).i32Shl().v128Load(layout.offset, 2);
+        em.i32Const(2).i32Shl().v128Load(layout.offset + 4 * (fold ? fold.constant : 0), 2);
+        if (fold) stats.foldedOffsets++;
         stats.vectorLoads++;
         return 'vf32';
       }
@@ -374,11 +503,29 @@ export function applyWebasmCodegenPatch(): void {
 
   // E: f32.load + f32x4.splat -> v128.load32_splat
   const stockLoad = P.emitFlatLoad;
+  // H: a 1-D subscript with compile-time terms loads at offset + 4 * (their sum), the rest added in i32
+  const foldedLoad = (node: any, table: string, name: string, x: any, y: any, z: any): number | null => {
+    const layout = node.assembler?.layout?.[table]?.[name];
+    if (!layout || y || z || (node.vec && node.vMaskDepth > 0) || x?.type !== 'BinaryExpression' || x.operator !== '+') return null;
+    const fold = foldableSubscript(node, plusTerms(x));
+    if (!fold || fold.rest.some(isThreadX)) return null;
+    if (fold.rest.length === 0) node.em.i32Const(0);
+    fold.rest.forEach((t, i) => {
+      emitIntTerm(node, t);
+      if (i > 0) node.em.i32Add();
+    });
+    const offset = layout.offset + 4 * fold.constant;
+    node.em.i32Const(2).i32Shl();
+    node.em.f32Load(offset);
+    stats.foldedOffsets++;
+    return offset;
+  };
   P.emitFlatLoad = function (this: any, table: string, name: string, ...rest: any[]) {
-    const r = stockLoad.call(this, table, name, ...rest);
+    const folded = active ? foldedLoad(this, table, name, rest[0], rest[1], rest[2]) : null;
+    const r = folded !== null ? 'f32' : stockLoad.call(this, table, name, ...rest);
     if (active && this.vec && this.assembler) {
       const bytes: number[] = this.em.bytes;
-      const offset = this.assembler.layout[table][name].offset;
+      const offset = folded ?? this.assembler.layout[table][name].offset;
       const tail = [0x2a, 2]; // f32.load, align 2^2
       uleb(offset, tail);
       const start = bytes.length - tail.length;
@@ -399,6 +546,21 @@ export function applyWebasmCodegenPatch(): void {
     emitExpF32(this);
     stats.inlineExps++;
     return this;
+  };
+  // I: s += x * y on a vector accumulator as one fused multiply-add
+  const stockVAssign = P.vAssign;
+  P.vAssign = function (this: any, assNode: any) {
+    const local = assNode.left?.type === 'Identifier' ? this.locals.get(assNode.left.name) : null;
+    const r = assNode.right;
+    if (!(active && fmaActive && assNode.operator === '+=' && local?.kind === 'vscalar' && local.wtype === 'vf32' && r?.type === 'BinaryExpression' && r.operator === '*')) {
+      return stockVAssign.call(this, assNode);
+    }
+    this.vCoerce(this.vexpr(r.left), 'vf32');
+    this.vCoerce(this.vexpr(r.right), 'vf32');
+    this.em.localGet(local.index);
+    this.em._push(RELAXED_MADD);
+    this.vSetLocal(local.index);
+    stats.fusedMultiplyAdds++;
   };
   const stockCoerce = P.vCoerce;
   P.vCoerce = function (this: any, from: string, to: string) {
