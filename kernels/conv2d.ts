@@ -276,18 +276,43 @@ function pad2d(this: KernelThis<{ h: number; w: number; ph: number; pw: number; 
   return inside > 0 ? x[this.thread.z * this.constants.hw + (inside > 0 ? iy * this.constants.w + ix : 0)] : 0;
 }
 
+/**
+ * The row pitch of a padded plane whose rows hold `width` floats: the next multiple of 4 when
+ * that adds at most 10% (28 + 2 -> 32; 7 + 2 stays 9), else `width`; the extra columns are zeros.
+ * On webasm a kernel whose rows are a multiple of 4 wide runs as one SIMD span; any other
+ * width costs two calls into WebAssembly per row (a SIMD span and a scalar tail), which is
+ * most of the time of a padding copy.
+ */
+export function paddedPitch(width: number): number {
+  const aligned = Math.ceil(width / 4) * 4;
+  return (aligned - width) * 10 <= width ? aligned : width;
+}
+
 /** Called with (x [planes, h, w]); gives [planes, hp, wp]: x dilated by (sh, sw) at offset (ph, pw). */
-export function pad2dSpec(planes: number, h: number, w: number, ph: number, pw: number, hp = h + 2 * ph, wp = w + 2 * pw, sh = 1, sw = 1): KernelSpec {
+export function pad2dSpec(planes: number, h: number, w: number, ph: number, pw: number, hp = h + 2 * ph, wp = paddedPitch(w + 2 * pw), sh = 1, sw = 1): KernelSpec {
   const source = sh === 1 && sw === 1 ? zeroPad2d : pad2d;
   return { name: 'conv2d.pad', source, output: [wp, hp, planes], constants: { h, w, ph, pw, sh, sw, hw: h * w } };
 }
 
-/** pad2d without dilation: no divisions. */
+/**
+ * pad2d without dilation: no divisions. Inside the image rows (a branch every lane of a webasm
+ * SIMD quad agrees on) the read is `x[this.thread.x + row start - pw]`, one vector load of 4
+ * consecutive floats; lanes in the left and right padding read a neighbour (or a few floats
+ * past the end of x, on the last row) and are replaced by 0. The first row of the first plane,
+ * where that start is negative, reads lane by lane.
+ */
 function zeroPad2d(this: KernelThis<{ h: number; w: number; ph: number; pw: number; hw: number }>, x: Float32Array): number {
   const ix = this.thread.x - this.constants.pw;
   const iy = this.thread.y - this.constants.ph;
-  const inside = ix >= 0 && ix < this.constants.w && iy >= 0 && iy < this.constants.h ? 1 : 0;
-  return inside > 0 ? x[this.thread.z * this.constants.hw + (inside > 0 ? iy * this.constants.w + ix : 0)] : 0;
+  const rowInside = iy >= 0 && iy < this.constants.h ? 1 : 0;
+  const start = this.thread.z * this.constants.hw + iy * this.constants.w - this.constants.pw;
+  let v = 0;
+  if (rowInside > 0 && start >= 0) {
+    v = x[this.thread.x + start];
+  } else if (rowInside > 0) {
+    v = x[start + this.constants.pw + (ix >= 0 ? ix : 0)];
+  }
+  return ix >= 0 && ix < this.constants.w ? v : 0;
 }
 
 export interface PaddedConv {
@@ -376,7 +401,7 @@ export function paddedConvSpec(name: string, c: PaddedConv): KernelSpec {
 
 /** The stride-1 forward conv as a PaddedConv over x padded by (ph, pw). */
 export function forwardPadded(p: Conv2dParams): PaddedConv {
-  return { n: p.n, cin: p.cin, cout: p.cout, hp: p.h + 2 * p.padH, wp: p.w + 2 * p.padW, kh: p.kh, kw: p.kw, oh: p.oh, ow: p.ow, wOut: p.cin * p.kh * p.kw, wIn: p.kh * p.kw, flip: false };
+  return { n: p.n, cin: p.cin, cout: p.cout, hp: p.h + 2 * p.padH, wp: paddedPitch(p.w + 2 * p.padW), kh: p.kh, kw: p.kw, oh: p.oh, ow: p.ow, wOut: p.cin * p.kh * p.kw, wIn: p.kh * p.kw, flip: false };
 }
 
 /**
@@ -385,7 +410,7 @@ export function forwardPadded(p: Conv2dParams): PaddedConv {
  * channels swapped: dx[iy, ix] = sum_{co, ky', kx'} dp[iy + ky', ix + kx'] w[co, ci, kh-1-ky', kw-1-kx'].
  */
 export function backwardInputPadded(p: Conv2dParams): PaddedConv {
-  return { n: p.n, cin: p.cout, cout: p.cin, hp: p.h + p.kh - 1, wp: p.w + p.kw - 1, kh: p.kh, kw: p.kw, oh: p.h, ow: p.w, wOut: p.kh * p.kw, wIn: p.cin * p.kh * p.kw, flip: true };
+  return { n: p.n, cin: p.cout, cout: p.cin, hp: p.h + p.kh - 1, wp: paddedPitch(p.w + p.kw - 1), kh: p.kh, kw: p.kw, oh: p.h, ow: p.w, wOut: p.kh * p.kw, wIn: p.cin * p.kh * p.kw, flip: true };
 }
 
 /** Whether the padded forward kernel applies: stride 1. */
@@ -527,18 +552,18 @@ ${steps.join('\n')}
 export function conv2dBackwardWeightTSpec(p: Conv2dParams): KernelSpec {
   const { slices, batchPerSplit } = backwardWeightTSlices(p);
   const hp = p.h + 2 * p.padH;
-  const wp = p.w + 2 * p.padW;
+  const wp = paddedPitch(p.w + 2 * p.padW);
   const ckk = p.cin * p.kh * p.kw;
   const constants: WeightTConstants = { n: p.n, cout: p.cout, oh: p.oh, ow: p.ow, wp, batchPerSplit, rowStep: p.strideH * wp, colStep: p.strideW, xImage: p.cin * hp * wp, gImage: p.oh * p.ow * p.cout, gRow: p.ow * p.cout };
   const source = p.ow <= UNROLL_OW ? backwardWeightTUnrolled(p.ow, p.cout, p.strideW) : conv2dBackwardWeightT;
-  return { name: 'conv2d.backwardWeight', source, output: [p.cout, Math.ceil(ckk / 4), slices], constants, tile4: { rows: ckk } };
+  return { name: 'conv2d.backwardWeight', source, output: [p.cout, Math.ceil(ckk / 4), slices], constants, tile4: { rows: ckk }, nonNegative: ['offs'] };
 }
 
 /** offs for conv2dBackwardWeightT: ceil(ckk / 4) * 4 window starts. */
 export function backwardWeightOffsets(p: Conv2dParams): Float32Array {
   const ckk = p.cin * p.kh * p.kw;
   const hp = p.h + 2 * p.padH;
-  const wp = p.w + 2 * p.padW;
+  const wp = paddedPitch(p.w + 2 * p.padW);
   const offs = new Float32Array(Math.ceil(ckk / 4) * 4);
   for (let r = 0; r < offs.length; r++) {
     const c = Math.min(r, ckk - 1);

@@ -45,6 +45,11 @@ export interface KernelSpec {
    * The kernel returns 4 values per cell (a register tile of 4 rows, see tiles.ts); the
    * backend lays them out row-major with `untile4`, keeping the first `rows` of every 4*y+r.
    */
+  /**
+   * Names of arguments whose every element is >= 0 (tables of offsets): a promise the
+   * webasm code-generator patch uses to fold constant index terms into load offsets (H).
+   */
+  nonNegative?: string[];
   tile4?: {
     rows: number;
     /**

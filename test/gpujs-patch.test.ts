@@ -182,6 +182,10 @@ describe('[issue 7: webasm patch] patched vs unpatched vs the reference, every k
       { n: 2, cin: 4, h: 5, w: 5, cout: 7, kh: 1, kw: 1, strideH: 1, strideW: 1, padH: 0, padW: 0 },
       { n: 1, cin: 2, h: 6, w: 9, cout: 3, kh: 3, kw: 2, strideH: 1, strideW: 1, padH: 0, padW: 1 },
       { n: 3, cin: 6, h: 7, w: 7, cout: 4, kh: 3, kw: 3, strideH: 2, strideW: 2, padH: 1, padW: 1 },
+      // row pitches past the padded width (paddedPitch): 22 -> 24, and 19 -> 20 without padding
+      { n: 2, cin: 3, h: 4, w: 20, cout: 5, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 },
+      { n: 2, cin: 2, h: 5, w: 19, cout: 3, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 0, padW: 0 },
+      { n: 2, cin: 3, h: 6, w: 20, cout: 4, kh: 3, kw: 3, strideH: 2, strideW: 2, padH: 1, padW: 1 },
     ];
     for (const c of cases) {
       const oh = convOutputSize(c.h, c.kh, c.strideH, c.padH);

@@ -207,6 +207,10 @@ for (const mode of MODES) {
         { n: 3, cin: 6, h: 7, w: 7, cout: 4, kh: 3, kw: 3, strideH: 2, strideW: 2, padH: 1, padW: 1 }, // unet downsample
         { n: 11, cin: 2, h: 6, w: 5, cout: 1, kh: 1, kw: 2, strideH: 1, strideW: 2, padH: 0, padW: 1 }, // 11 images: 6 slices of 2
         { n: 1, cin: 5, h: 5, w: 6, cout: 3, kh: 3, kw: 2, strideH: 2, strideW: 1, padH: 0, padW: 0 },
+        // padded rows of 22 floats get a pitch of 24 (paddedPitch); no padding but a pitch: 19 -> 20
+        { n: 2, cin: 3, h: 4, w: 20, cout: 5, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 },
+        { n: 2, cin: 2, h: 5, w: 19, cout: 3, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 0, padW: 0 },
+        { n: 2, cin: 3, h: 6, w: 20, cout: 4, kh: 3, kw: 3, strideH: 2, strideW: 2, padH: 1, padW: 1 },
       ];
       for (const c of cases) {
         const oh = convOutputSize(c.h, c.kh, c.strideH, c.padH);

@@ -25,7 +25,7 @@ import type {
 import { adamMoment1Spec, adamMoment2Spec, adamParamSpec } from '../../../kernels/adam';
 import {
   backwardInputPadded, backwardWeightOffsets, backwardWeightTSlices, backwardWeightSlices, channelsLastSpec, conv2dBackwardInputSpec, conv2dBackwardWeightSpec, conv2dBackwardWeightTSpec, conv2dForwardSpec,
-  forwardPadded, pad2dSpec, paddedBackwardInputApplies, paddedForwardApplies, paddedConvSpec, sumSlicesSpec, sumSlicesTSpec,
+  forwardPadded, pad2dSpec, paddedPitch, paddedBackwardInputApplies, paddedForwardApplies, paddedConvSpec, sumSlicesSpec, sumSlicesTSpec,
 } from '../../../kernels/conv2d';
 import { concatSpec, copyStridedSpec, MAX_CONCAT_PARTS, uploadSpec } from '../../../kernels/copy';
 import { binarySpec, fillSpec, unarySpec, whereSpec } from '../../../kernels/elementwise';
@@ -240,7 +240,7 @@ export class GpuJsBackend implements Backend {
   }
   /** x [planes, h, w] padded with zeros by (ph, pw): the stride-1 conv kernels read it without bounds tests. */
   private pad(x: GpuBuf, planes: number, h: number, w: number, ph: number, pw: number): GpuBuf {
-    if (ph === 0 && pw === 0) return x;
+    if (ph === 0 && pw === 0 && paddedPitch(w) === w) return x;
     return this.runner.run(pad2dSpec(planes, h, w, ph, pw), [x]);
   }
   conv2dBackwardInput(gy: Buf, w: Buf, p: Conv2dParams): Buf {

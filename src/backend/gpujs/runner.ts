@@ -141,9 +141,9 @@ export class KernelRunner {
   }
 
   /** Call a compiled kernel; gpu.js generates code on first calls, so webasm calls run with the patch flag. */
-  private call(kernel: any, values: unknown[]): any {
+  private call(kernel: any, values: unknown[], spec: KernelSpec): any {
     if (this.mode !== 'webasm') return kernel(...values);
-    return withWebasmPatch(this.webasmPatch, () => kernel(...values), this.webasmFma);
+    return withWebasmPatch(this.webasmPatch, () => kernel(...values), this.webasmFma, spec.nonNegative);
   }
 
   /**
@@ -231,12 +231,12 @@ export class KernelRunner {
       this.cache.delete(key); // re-insert: the Map's order is least recently used first
       this.cache.set(key, cached);
       const t0 = performance.now();
-      result = this.call(cached.kernel, values);
+      result = this.call(cached.kernel, values, spec);
       stat.runMs += performance.now() - t0;
     } else {
       const t0 = performance.now();
       const kernel = this.compile(spec);
-      result = this.call(kernel, values);
+      result = this.call(kernel, values, spec);
       const ms = performance.now() - t0;
       this.checkNoFallback(kernel, spec);
       stat.compiles++;

@@ -93,6 +93,10 @@
  *    terms with +, * and ?:). The address is the same as stock's: stock adds S in i32 and the
  *    sum is below 2^24 for every in-contract read, so no wrap-around differs (a term that might
  *    be negative would wrap (t << 2) to near 2^32 before the offset is added: not folded).
+ *    Also non-negative: / of non-negative terms, Math.floor/ceil/round of a non-negative value
+ *    (the i32 twins of F), and reads of an argument the kernel spec declares non-negative
+ *    (KernelSpec.nonNegative, e.g. a table of offsets; a negative element there would make
+ *    the load trap instead of reading).
  *    Why: `a[aq + this.constants.row1]`, `a[aq + this.constants.row2]`, ... then compute
  *    (aq << 2) once, which V8 shares between the loads, instead of one add and shift per read.
  *
@@ -139,6 +143,8 @@ export interface WebasmPatchStats {
 const stats: WebasmPatchStats = { vectorLoads: 0, gathers: 0, splatLoads: 0, intLoops: 0, intConsts: 0, intShadows: 0, inlineExps: 0, foldedOffsets: 0, fusedMultiplyAdds: 0 };
 let active = false;
 let fmaActive = false;
+/** H: argument names whose every element the kernel being compiled declares >= 0 (KernelSpec.nonNegative) */
+let nonNegativeArrays = new Set<string>();
 let applied = false;
 
 /** Whether the patch is wanted by default: on unless TINY_DDPM_WEBASM_PATCH=0. */
@@ -160,17 +166,20 @@ export function webasmFmaDefault(): boolean {
  * Run f with the patch active (code generated inside f is patched), with fused multiply-adds
  * (I) when `fma` and this process can compile them; restores the previous state.
  */
-export function withWebasmPatch<T>(on: boolean, f: () => T, fma = false): T {
+export function withWebasmPatch<T>(on: boolean, f: () => T, fma = false, nonNegative: string[] = []): T {
   applyWebasmCodegenPatch();
   const before = active;
   const fmaBefore = fmaActive;
+  const nonNegBefore = nonNegativeArrays;
   active = on;
   fmaActive = on && fma && fmaAvailable();
+  nonNegativeArrays = new Set(nonNegative);
   try {
     return f();
   } finally {
     active = before;
     fmaActive = fmaBefore;
+    nonNegativeArrays = nonNegBefore;
   }
 }
 
@@ -262,11 +271,15 @@ function constTerm(node: any, e: any): number | undefined {
 function nonNegative(node: any, e: any): boolean {
   if (!e) return false;
   if (e.type === 'MemberExpression' && !e.computed && e.object?.type === 'MemberExpression' && e.object.object?.type === 'ThisExpression' && e.object.property?.name === 'thread') return true;
+  if (e.type === 'Literal') return typeof e.value === 'number' && e.value >= 0;
   const c = constTerm(node, e);
   if (c !== undefined) return c >= 0;
   if (e.type === 'Identifier') return node.locals?.get(e.name)?.tinyNonNeg === true;
-  if (e.type === 'BinaryExpression' && (e.operator === '+' || e.operator === '*')) return nonNegative(node, e.left) && nonNegative(node, e.right);
+  if (e.type === 'BinaryExpression' && (e.operator === '+' || e.operator === '*' || e.operator === '/')) return nonNegative(node, e.left) && nonNegative(node, e.right);
   if (e.type === 'ConditionalExpression') return nonNegative(node, e.consequent) && nonNegative(node, e.alternate);
+  // Math.floor, ceil, round of a non-negative value; a read of an array the kernel declares non-negative
+  if (isRoundingCall(node, e)) return nonNegative(node, e.arguments[0]);
+  if (e.type === 'MemberExpression' && e.computed && e.object?.type === 'Identifier') return nonNegativeArrays.has(e.object.name);
   return false;
 }
 
@@ -449,6 +462,8 @@ export function applyWebasmCodegenPatch(): void {
         const local = this.locals.get(d.id.name);
         if (local) local.tinyNonNeg = false;
         if (isRoundingCall(this, d.init) && local?.kind === 'scalar' && local.wtype === 'f32') {
+          // H: the twin is as non-negative as the rounded value
+          local.tinyNonNeg = nonNegative(this, d.init);
           if (local.tinyShadow === undefined) local.tinyShadow = this.em.addLocal('i32');
           this.em.localGet(local.index).i32TruncSatF32S().localSet(local.tinyShadow);
           stats.intShadows++;
