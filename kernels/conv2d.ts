@@ -333,6 +333,8 @@ export interface PaddedConv {
   wIn: number;
   /** t' = ky * kw + kx, or flipped: (kh - 1 - ky) * kw + (kw - 1 - kx) */
   flip: boolean;
+  /** a third argument, bias [cout], added to each output channel (it starts the channel's sum) */
+  bias?: boolean;
 }
 
 function paddedConvSource(c: PaddedConv): string {
@@ -352,7 +354,9 @@ function paddedConvSource(c: PaddedConv): string {
       for (let r = 0; r < 4; r++) taps.push(`    ${kk % 2 ? 'u' : 's'}${r} += w[a${r}${t > 0 ? ` + ${t}` : ''}] * x${k};`);
     }
   }
-  return `function conv2dPadded(xp, w) {
+  // the bias starts the sums: nothing more stays live through the channel loop
+  const sums = [0, 1, 2, 3].map((r) => `  let s${r} = ${c.bias ? `bias[c${r}]` : '0'};`).join('\n');
+  return `function conv2dPadded(xp, w${c.bias ? ', bias' : ''}) {
   const c0 = this.thread.y * 4;
   const c1 = c0 + 1 < this.constants.cout ? c0 + 1 : this.constants.coutLast;
   const c2 = c0 + 2 < this.constants.cout ? c0 + 2 : this.constants.coutLast;
@@ -362,10 +366,7 @@ function paddedConvSource(c: PaddedConv): string {
   const w2 = c2 * this.constants.wOut;
   const w3 = c3 * this.constants.wOut;
   const img = this.thread.z * this.constants.imgStride;
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
+${sums}
   let u0 = 0;
   let u1 = 0;
   let u2 = 0;
@@ -383,7 +384,7 @@ ${taps.join('\n')}
 }`;
 }
 
-/** Called with (xp, w); a tile grid over the padded rows (tile4.pitch), see tiles.ts. */
+/** Called with (xp, w), or (xp, w, bias) for a PaddedConv with bias; a tile grid over the padded rows (tile4.pitch), see tiles.ts. */
 export function paddedConvSpec(name: string, c: PaddedConv): KernelSpec {
   const x = (c.oh - 1) * c.wp + c.ow;
   return {
@@ -393,7 +394,7 @@ export function paddedConvSpec(name: string, c: PaddedConv): KernelSpec {
     constants: {
       cin: c.cin, cout: c.cout, coutLast: c.cout - 1, hpwp: c.hp * c.wp, imgStride: c.cin * c.hp * c.wp, wOut: c.wOut, wIn: c.wIn,
       // baked into the source as literals; here for the cache key
-      wp: c.wp, kh: c.kh, kw: c.kw, flip: c.flip ? 1 : 0,
+      wp: c.wp, kh: c.kh, kw: c.kw, flip: c.flip ? 1 : 0, bias: c.bias ? 1 : 0,
     },
     tile4: { rows: c.cout, width: c.ow, pitch: c.wp },
   };

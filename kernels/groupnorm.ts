@@ -11,7 +11,7 @@
  *   y = (x - mean[row]) * rstd[row] * weight[ch] + bias[ch]          groupNormNormalize
  * Backward, with xhat = (x - mean) * rstd and g = dL/dy * weight[ch] (the gradient in xhat):
  *   s1[b, ch] = sum_j dL/dy,  s2[b, ch] = sum_j dL/dy * xhat         row sums of [n * c, hw]
- *   dL/dbias[ch] = sum_b s1[b, ch],  dL/dweight[ch] = sum_b s2[b, ch] groupNormChannelSum
+ *   dL/dbias[ch] = sum_b s1[b, ch],  dL/dweight[ch] = sum_b s2[b, ch] channelSum (reduce.ts)
  *   A[row] = mean over the group of g        = sum_{ch in g} weight[ch] s1[b, ch] / L
  *   B[row] = mean over the group of g * xhat = sum_{ch in g} weight[ch] s2[b, ch] / L
  *                                                                     groupNormGroupMean
@@ -81,18 +81,6 @@ export function groupNormGradXhatSpec(p: GroupNormParams): KernelSpec {
   return gy[this.thread.x + at] * ((x[this.thread.x + at] - mean[row]) * rstd[row]);
 }`;
   return { name: 'groupNorm.gradXhat', source, output: [p.hw, p.n * p.c], constants: planeConstants(p) };
-}
-
-/** out[ch] = sum_b s[b, ch] for s [n, c]: dL/dbias from s1, dL/dweight from s2. Called with (s). */
-export function groupNormChannelSumSpec(p: GroupNormParams): KernelSpec {
-  const source = `function groupNormChannelSum(s) {
-  let total = 0;
-  for (let b = 0; b < this.constants.n; b++) {
-    total += s[b * this.constants.c + this.thread.x];
-  }
-  return total;
-}`;
-  return { name: 'groupNorm.channelSum', source, output: [p.c], constants: { n: p.n, c: p.c } };
 }
 
 /** out[row] = sum_{ch in the group} weight[ch] * s[b, ch] / L: A from s1, B from s2. Called with (s, weight). */

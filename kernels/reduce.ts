@@ -143,3 +143,19 @@ export function sumLanesFinishSpec(rows: number): KernelSpec {
 }`;
   return { name: 'reduce.sum.finish', source, output: [rows], constants: { lanes: SUM_LANES } };
 }
+
+/**
+ * out[ch] = sum_b s[b, ch] for s [n, c]: the per-image channel sums of a [n, c, positions]
+ * tensor (reduced over positions first) summed over the images. GroupNorm's dL/dbias and
+ * dL/dweight, a conv's dL/dbias. Called with (s).
+ */
+export function channelSumSpec(n: number, c: number): KernelSpec {
+  const source = `function channelSum(s) {
+  let total = 0;
+  for (let b = 0; b < this.constants.n; b++) {
+    total += s[b * this.constants.c + this.thread.x];
+  }
+  return total;
+}`;
+  return { name: 'reduce.channelSum', source, output: [c], constants: { n, c } };
+}

@@ -241,6 +241,13 @@ for (const mode of MODES) {
           ref.toArray(ref.conv2dBackwardWeight(ax, agy, p), w.length).map((s) => gamma(c.n * oh * ow + 2) * s),
           `${what} backward weight`,
         );
+        // the bias: added inside the stride-1 kernel, after the sum elsewhere; its gradient sums dy per channel
+        const bias = random(c.cout);
+        const [gb, rb] = both(bias);
+        const biasBound = ref.toArray(ref.conv2d(ax, aw, p, ref.fromArray(abs(bias))), ySize).map((s) => gamma(kIn + 3) * s);
+        expectAllClose(g.toArray(g.conv2d(gx, gw, p, gb), ySize), ref.toArray(ref.conv2d(rx, rw, p, rb), ySize), 0, biasBound, `${what} forward with bias`);
+        const dbBound = ref.toArray(ref.conv2dBackwardBias(agy, p), c.cout).map((s) => gamma(c.n * oh * ow + 2) * s);
+        expectAllClose(g.toArray(g.conv2dBackwardBias(ggy, p), c.cout), ref.toArray(ref.conv2dBackwardBias(rgy, p), c.cout), 0, dbBound, `${what} backward bias`);
       }
     });
 

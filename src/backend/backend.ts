@@ -171,12 +171,14 @@ export interface Backend {
 
   // ---- linear algebra and images ----
   matmul(a: Buf, b: Buf, p: MatmulParams): Buf;
-  /** x [n, cin, h, w], w [cout, cin, kh, kw] -> [n, cout, oh, ow] (no bias) */
-  conv2d(x: Buf, w: Buf, p: Conv2dParams): Buf;
+  /** x [n, cin, h, w], w [cout, cin, kh, kw] -> [n, cout, oh, ow]; bias [cout], when given, is added to every position of channel co after the sum */
+  conv2d(x: Buf, w: Buf, p: Conv2dParams, bias?: Buf): Buf;
   /** dL/dx [n, cin, h, w] from dL/dy [n, cout, oh, ow] and w */
   conv2dBackwardInput(gy: Buf, w: Buf, p: Conv2dParams): Buf;
   /** dL/dw [cout, cin, kh, kw] from x and dL/dy */
   conv2dBackwardWeight(x: Buf, gy: Buf, p: Conv2dParams): Buf;
+  /** dL/dbias [cout] from dL/dy [n, cout, oh, ow]: the sum over images and positions */
+  conv2dBackwardBias(gy: Buf, p: Conv2dParams): Buf;
   upsampleNearest2d(x: Buf, p: UpsampleParams): Buf;
   sumPool2d(x: Buf, p: PoolParams): Buf;
 

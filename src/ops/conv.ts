@@ -34,14 +34,23 @@ export function conv2dParams(xShape: number[], wShape: number[], opts: Conv2dOpt
   return { n, cin, h, w, cout, kh, kw, strideH, strideW, padH, padW, oh, ow };
 }
 
-/** Cross-correlation of x [N, Cin, H, W] with w [Cout, Cin, kH, kW] (no bias). */
+/**
+ * Cross-correlation of x [N, Cin, H, W] with w [Cout, Cin, kH, kW], plus bias[co] on every
+ * output of channel co when a bias is given (one op, so a backend adds it inside the
+ * convolution instead of in a separate pass):
+ *   y[n, co] = sum_ci x[n, ci] (*) w[co, ci] + bias[co]
+ * Backward: dx and dw are the two transposed convolutions; dbias[co] = sum of dy[n, co, oy, ox]
+ * over n, oy, ox (bias[co] reached every one of those outputs with weight 1).
+ */
 export class Conv2d extends Function {
-  forward(ctx: Context, x: Tensor, w: Tensor, opts: Conv2dOptions) {
-    sameBackend('conv2d', x, w);
+  forward(ctx: Context, x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dOptions) {
+    sameBackend('conv2d', x, w, ...(bias ? [bias] : []));
     const p = conv2dParams(x.shape, w.shape, opts);
+    if (bias && (bias.ndim !== 1 || bias.shape[0] !== p.cout)) throw new Error(`conv2d: bias must be [${p.cout}], got [${bias.shape}]`);
     ctx.saveForBackward(x, w);
     ctx.p = p;
-    const buf = x.backend.conv2d(x.denseBuf(), w.denseBuf(), p);
+    ctx.hasBias = !!bias;
+    const buf = x.backend.conv2d(x.denseBuf(), w.denseBuf(), p, bias ? bias.denseBuf() : undefined);
     return Tensor.fromBuf(buf, [p.n, p.cout, p.oh, p.ow], x.backend);
   }
   backward(ctx: Context, g: Tensor) {
@@ -50,16 +59,15 @@ export class Conv2d extends Function {
     const gy = g.denseBuf();
     const dx = ctx.needsInputGrad[0] ? Tensor.fromBuf(g.backend.conv2dBackwardInput(gy, w.denseBuf(), p), x.shape, g.backend) : null;
     const dw = ctx.needsInputGrad[1] ? Tensor.fromBuf(g.backend.conv2dBackwardWeight(x.denseBuf(), gy, p), w.shape, g.backend) : null;
-    return [dx, dw];
+    if (!ctx.hasBias) return [dx, dw];
+    const db = ctx.needsInputGrad[2] ? Tensor.fromBuf(g.backend.conv2dBackwardBias(gy, p), [p.cout], g.backend) : null;
+    return [dx, dw, db];
   }
 }
 
 /** conv2d with an optional bias [Cout] added to every position. */
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
-  const y = Conv2d.apply(x, weight, opts);
-  if (!bias) return y;
-  if (bias.ndim !== 1 || bias.shape[0] !== weight.shape[0]) throw new Error(`conv2d: bias must be [${weight.shape[0]}], got [${bias.shape}]`);
-  return y.add(bias.reshape([1, -1, 1, 1]));
+  return Conv2d.apply(x, weight, bias ?? null, opts);
 }
 
 function check4d(x: Tensor, op: string) {

@@ -30,10 +30,10 @@ import {
 import { concatSpec, copyStridedSpec, MAX_CONCAT_PARTS, uploadSpec } from '../../../kernels/copy';
 import { binarySpec, fillSpec, unarySpec, whereSpec } from '../../../kernels/elementwise';
 import {
-  groupNormBackwardInputSpec, groupNormChannelSumSpec, groupNormGradXhatSpec, groupNormGroupMeanSpec, groupNormMeanSpec, groupNormNormalizeSpec, groupNormRstdSpec, groupNormSquaredDeviationSpec,
+  groupNormBackwardInputSpec, groupNormGradXhatSpec, groupNormGroupMeanSpec, groupNormMeanSpec, groupNormNormalizeSpec, groupNormRstdSpec, groupNormSquaredDeviationSpec,
 } from '../../../kernels/groupnorm';
 import { matmulSpec } from '../../../kernels/matmul';
-import { argReduceIndicesSpec, REDUCE_BLOCK, reduceRowsSpec, SUM_LANES, sumLanesFinishSpec, sumLanesSpec } from '../../../kernels/reduce';
+import { argReduceIndicesSpec, channelSumSpec, REDUCE_BLOCK, reduceRowsSpec, SUM_LANES, sumLanesFinishSpec, sumLanesSpec } from '../../../kernels/reduce';
 import { sumPoolSpec, upsampleNearestSpec } from '../../../kernels/resample';
 import { softmaxDenominatorSpec, softmaxNormalizeSpec } from '../../../kernels/softmax';
 import { coalesce } from '../../../kernels/strided';
@@ -197,8 +197,8 @@ export class GpuJsBackend implements Backend {
     return this.withTemporaries((temp) => {
       const s1 = temp(this.reduce('sum', gyb, planes, p.hw));
       const s2 = temp(this.reduce('sum', temp(this.runner.run(groupNormGradXhatSpec(p), [gyb, xb, mb, rb])), planes, p.hw));
-      const gbias = this.runner.run(groupNormChannelSumSpec(p), [s1]);
-      const gweight = this.runner.run(groupNormChannelSumSpec(p), [s2]);
+      const gbias = this.runner.run(channelSumSpec(p.n, p.c), [s1]);
+      const gweight = this.runner.run(channelSumSpec(p.n, p.c), [s2]);
       const meanG = temp(this.runner.run(groupNormGroupMeanSpec(p), [s1, wb]));
       const meanGXhat = temp(this.runner.run(groupNormGroupMeanSpec(p), [s2, wb]));
       const gx = this.runner.run(groupNormBackwardInputSpec(p), [gyb, xb, mb, rb, wb, meanG, meanGXhat]);
@@ -222,21 +222,37 @@ export class GpuJsBackend implements Backend {
     if (p.k === 0) return this.full(p.batch * p.m * p.n, 0);
     return this.runner.run(matmulSpec(p), [ab, bb]);
   }
-  conv2d(x: Buf, w: Buf, p: Conv2dParams): Buf {
+  conv2d(x: Buf, w: Buf, p: Conv2dParams, bias?: Buf): Buf {
     const xb = asGpuBuf(x, 'conv2d');
     const wb = asGpuBuf(w, 'conv2d');
-    if (p.cin * p.kh * p.kw === 0) return this.full(p.n * p.cout * p.oh * p.ow, 0);
-    if (p.kh === 1 && p.kw === 1 && p.strideH === 1 && p.strideW === 1 && p.padH === 0 && p.padW === 0) {
+    const bb = bias === undefined ? undefined : asGpuBuf(bias, 'conv2d');
+    if (paddedForwardApplies(p) && p.cin * p.kh * p.kw > 0 && !(p.kh === 1 && p.kw === 1 && p.padH === 0 && p.padW === 0)) {
+      // the stride-1 kernel adds the bias itself
+      const xp = this.pad(xb, p.n * p.cin, p.h, p.w, p.padH, p.padW);
+      try {
+        return this.runner.run(paddedConvSpec('conv2d.forward', { ...forwardPadded(p), bias: !!bb }), bb ? [xp, wb, bb] : [xp, wb]);
+      } finally {
+        if (xp !== xb) this.runner.free(xp);
+      }
+    }
+    let y: GpuBuf;
+    if (p.cin * p.kh * p.kw === 0) y = this.full(p.n * p.cout * p.oh * p.ow, 0) as GpuBuf;
+    else if (p.kh === 1 && p.kw === 1 && p.strideH === 1 && p.strideW === 1 && p.padH === 0 && p.padW === 0) {
       // a 1x1 conv is a matmul per image: y[b] = W [cout, cin] x[b] [cin, h*w]
-      return this.runner.run(matmulSpec({ batch: p.n, m: p.cout, k: p.cin, n: p.h * p.w, transA: false, transB: false, broadcastA: true, broadcastB: false }), [wb, xb]);
-    }
-    if (!paddedForwardApplies(p)) return this.runner.run(conv2dForwardSpec(p), [xb, wb]);
-    const xp = this.pad(xb, p.n * p.cin, p.h, p.w, p.padH, p.padW);
+      y = this.runner.run(matmulSpec({ batch: p.n, m: p.cout, k: p.cin, n: p.h * p.w, transA: false, transB: false, broadcastA: true, broadcastB: false }), [wb, xb]);
+    } else y = this.runner.run(conv2dForwardSpec(p), [xb, wb]);
+    if (!bb) return y;
     try {
-      return this.runner.run(paddedConvSpec('conv2d.forward', forwardPadded(p)), [xp, wb]);
+      const ohw = p.oh * p.ow;
+      return this.binary('add', { buf: y, offset: 0, strides: [p.cout * ohw, ohw, 1] }, { buf: bb, offset: 0, strides: [0, 1, 0] }, [p.n, p.cout, ohw]);
     } finally {
-      if (xp !== xb) this.runner.free(xp);
+      this.runner.free(y);
     }
+  }
+  conv2dBackwardBias(gy: Buf, p: Conv2dParams): Buf {
+    const gb = asGpuBuf(gy, 'conv2dBackwardBias');
+    if (p.n * p.oh * p.ow === 0) return this.full(p.cout, 0);
+    return this.withTemporaries((temp) => this.runner.run(channelSumSpec(p.n, p.cout), [temp(this.reduce('sum', gb, p.n * p.cout, p.oh * p.ow))]));
   }
   /** x [planes, h, w] padded with zeros by (ph, pw): the stride-1 conv kernels read it without bounds tests. */
   private pad(x: GpuBuf, planes: number, h: number, w: number, ph: number, pw: number): GpuBuf {

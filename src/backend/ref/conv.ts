@@ -9,7 +9,7 @@
  */
 import type { Conv2dParams, PoolParams, UpsampleParams } from '../backend';
 
-export function conv2d(x: Float32Array, w: Float32Array, p: Conv2dParams): Float32Array {
+export function conv2d(x: Float32Array, w: Float32Array, p: Conv2dParams, bias?: Float32Array): Float32Array {
   const { n, cin, h, w: W, cout, kh, kw, strideH, strideW, padH, padW, oh, ow } = p;
   const y = new Float32Array(n * cout * oh * ow);
   for (let b = 0; b < n; b++)
@@ -27,9 +27,21 @@ export function conv2d(x: Float32Array, w: Float32Array, p: Conv2dParams): Float
                 s += x[((b * cin + ci) * h + iy) * W + ix] * w[((co * cin + ci) * kh + ky) * kw + kx];
               }
             }
-          y[((b * cout + co) * oh + oy) * ow + ox] = s;
+          y[((b * cout + co) * oh + oy) * ow + ox] = bias ? s + bias[co] : s;
         }
   return y;
+}
+
+/** dbias[co] = sum_{n, oy, ox} dy[n, co, oy, ox]: each output of channel co added bias[co] once. */
+export function conv2dBackwardBias(gy: Float32Array, p: Conv2dParams): Float32Array {
+  const { n, cout, oh, ow } = p;
+  const db = new Float32Array(cout);
+  for (let co = 0; co < cout; co++) {
+    let s = 0;
+    for (let b = 0; b < n; b++) for (let i = 0; i < oh * ow; i++) s += gy[(b * cout + co) * oh * ow + i];
+    db[co] = s;
+  }
+  return db;
 }
 
 export function conv2dBackwardInput(gy: Float32Array, w: Float32Array, p: Conv2dParams): Float32Array {

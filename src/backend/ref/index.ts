@@ -56,8 +56,11 @@ export class RefBackend implements Backend {
   matmul(a: Buf, b: Buf, p: MatmulParams): Buf {
     return matmul(f32(a), f32(b), p);
   }
-  conv2d(x: Buf, w: Buf, p: Conv2dParams): Buf {
-    return conv.conv2d(f32(x), f32(w), p);
+  conv2d(x: Buf, w: Buf, p: Conv2dParams, bias?: Buf): Buf {
+    return conv.conv2d(f32(x), f32(w), p, bias === undefined ? undefined : f32(bias));
+  }
+  conv2dBackwardBias(gy: Buf, p: Conv2dParams): Buf {
+    return conv.conv2dBackwardBias(f32(gy), p);
   }
   conv2dBackwardInput(gy: Buf, w: Buf, p: Conv2dParams): Buf {
     return conv.conv2dBackwardInput(f32(gy), f32(w), p);
