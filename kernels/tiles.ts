@@ -81,6 +81,33 @@ export function untile4Spec(g: TileGrid): KernelSpec {
 }
 
 /** CPU version (webasm and cpu modes, where the tiles already are a host array [z][yb][x][4]). */
+/**
+ * Host version for tiles stored row-major, [z][4 yb + r][x] (the webasm code-generator patch,
+ * K): keeps rows y < rows and the real cells of each row; no copy at all when that is
+ * everything (4 divides rows, no padded row grid).
+ */
+export function untile4RowMajor(rowsMajor: Float32Array, g: TileGrid): Float32Array {
+  const real = realCells(g);
+  if (g.rows === 4 * g.yb && real === g.x) return rowsMajor;
+  const out = new Float32Array(g.z * g.rows * real);
+  const width = g.width ?? g.x;
+  const pitch = g.pitch ?? g.x;
+  const gridRows = real / width;
+  for (let z = 0; z < g.z; z++)
+    for (let y = 0; y < g.rows; y++) {
+      const src = (z * g.yb * 4 + y) * g.x;
+      let dst = (z * g.rows + y) * real;
+      if (width === pitch) out.set(rowsMajor.subarray(src, src + real), dst);
+      else
+        for (let row = 0; row < gridRows; row++, dst += width) {
+          // short runs (an image row): a loop beats subarray + set
+          const s = src + row * pitch;
+          for (let col = 0; col < width; col++) out[dst + col] = rowsMajor[s + col];
+        }
+    }
+  return out;
+}
+
 export function untile4Host(tiles: Float32Array, g: TileGrid): Float32Array {
   const real = realCells(g);
   const out = new Float32Array(g.z * g.rows * real);

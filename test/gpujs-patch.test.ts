@@ -312,6 +312,37 @@ describe('[issue 7: webasm patch] guards: what must stay a gather', function () 
     expect(webasmPatchStats().foldedOffsets - mid).to.equal(0);
   });
 
+  it('K: Array(4) results row-major ([z][4 yb + c][x]), in SIMD quads, the scalar tail and under a divergent return', () => {
+    const output = [6, 2, 3]; // rows of 6: one quad and a scalar tail of 2
+    const make = (rowMajor: boolean) => {
+      const settings: any = { output, constants: {}, precision: 'single', pipeline: true, immutable: true, returnType: 'Array(4)' };
+      if (rowMajor) settings.constantTypes = {};
+      const k = gpu.createKernel(function tile(this: any, x: Float32Array) {
+        const v = x[this.thread.x + this.thread.y * 6 + this.thread.z * 12];
+        if (this.thread.x % 2 > 0) {
+          return [v, -v, 2 * v, this.thread.y];
+        }
+        return [v + 1, v - 1, this.thread.z, 7];
+      }, settings);
+      const before = webasmPatchStats().rowMajorStores;
+      const out = withWebasmPatch(rowMajor, () => k(a), false, [], rowMajor);
+      const flat = (v: any): number[] => (v instanceof Float32Array ? Array.from(v) : Array.from(v as ArrayLike<any>).flatMap(flat));
+      return { out: Float32Array.from(flat(out)), stores: webasmPatchStats().rowMajorStores - before };
+    };
+    const stock = make(false);
+    const rows = make(true);
+    expect(rows.stores).to.be.greaterThan(0);
+    const [X, YB, Z] = output;
+    for (let z = 0; z < Z; z++)
+      for (let yb = 0; yb < YB; yb++)
+        for (let x = 0; x < X; x++)
+          for (let c = 0; c < 4; c++) {
+            const want = stock.out[((z * YB + yb) * X + x) * 4 + c];
+            const got = rows.out[((z * YB + yb) * 4 + c) * X + x];
+            if (got !== want) expect.fail(`cell (${x}, ${yb}, ${z}) component ${c}: row-major ${got}, stock ${want}`);
+          }
+  });
+
   it('a loop counter assigned in its body is not made an integer', () => {
     build(function assigned(this: any, x: Float32Array) {
       let s = 0;

@@ -23,7 +23,7 @@
  */
 import { GPU } from 'gpu.js';
 import type { KernelSpec } from '../../../kernels/kernel';
-import { realCells, untile4Host, untile4Spec, type TileGrid } from '../../../kernels/tiles';
+import { realCells, untile4Host, untile4RowMajor, untile4Spec, type TileGrid } from '../../../kernels/tiles';
 import type { GpuJsMode } from './availability';
 import { flattenResult, GpuBuf } from './buffer';
 import { patchedConstantTypes, webasmFmaDefault, webasmPatchDefault, withWebasmPatch } from './webasm-codegen-patch';
@@ -143,7 +143,7 @@ export class KernelRunner {
   /** Call a compiled kernel; gpu.js generates code on first calls, so webasm calls run with the patch flag. */
   private call(kernel: any, values: unknown[], spec: KernelSpec): any {
     if (this.mode !== 'webasm') return kernel(...values);
-    return withWebasmPatch(this.webasmPatch, () => kernel(...values), this.webasmFma, spec.nonNegative);
+    return withWebasmPatch(this.webasmPatch, () => kernel(...values), this.webasmFma, spec.nonNegative, !!spec.tile4);
   }
 
   /**
@@ -260,6 +260,8 @@ export class KernelRunner {
 
   private layOut(spec: KernelSpec, result: any, cells: number, size: number, grid: TileGrid | null): GpuBuf {
     if (!grid) return this.wrap(size, this.onGL ? result : flattenResult(result, size));
+    // webasm with the patch stores the tiles row-major already (K); cpu mode as gpu.js lays them out
+    if (this.webasmPatch) return this.wrap(size, untile4RowMajor(flattenResult(result, cells * 4), grid));
     if (!this.onGL) return this.wrap(size, untile4Host(flattenResult(result, cells * 4), grid));
     // GL: lay the tiles out row-major on the GPU, then drop the tile texture
     const tiles = this.wrap(cells * 4, result);

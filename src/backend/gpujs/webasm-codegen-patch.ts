@@ -109,6 +109,14 @@
  *    exact sum of products), are the same every run on one machine, and stay within the float32
  *    error bounds that the tests check against the reference backend.
  *
+ * K. Row-major register tiles. A kernel returning Array(4) (the 4-row register tiles of
+ *    kernels/tiles.ts) stores component c of cell (x, yb, z) at row 4 yb + c of image z,
+ *    [z][4 yb + c][x], instead of gpu.js's [z][yb][x][c], when the runner asks (every tile4 spec on
+ *    webasm). A SIMD quad then stores 4 vectors instead of 16 lane-extracted floats, and the
+ *    result needs no untile pass: it is the row-major tensor already when 4 divides the rows
+ *    and the grid has no padding columns, else rows and columns are dropped with plain copies
+ *    (untile4RowMajor in tiles.ts).
+ *
  * What would make this unnecessary: gpu.js itself (1) typing loop counters / integer consts /
  * integer constants i32, (2) recognising "uniform + thread.x" subscripts as contiguous and
  * emitting v128.load. Both are local changes to function-node.js (vGather and
@@ -138,13 +146,17 @@ export interface WebasmPatchStats {
   foldedOffsets: number;
   /** `s += x * y` on vectors emitted as one fused multiply-add (I) */
   fusedMultiplyAdds: number;
+  /** Array(4) quad results stored row-major as 4 vector stores (K) */
+  rowMajorStores: number;
 }
 
-const stats: WebasmPatchStats = { vectorLoads: 0, gathers: 0, splatLoads: 0, intLoops: 0, intConsts: 0, intShadows: 0, inlineExps: 0, foldedOffsets: 0, fusedMultiplyAdds: 0 };
+const stats: WebasmPatchStats = { vectorLoads: 0, gathers: 0, splatLoads: 0, intLoops: 0, intConsts: 0, intShadows: 0, inlineExps: 0, foldedOffsets: 0, fusedMultiplyAdds: 0, rowMajorStores: 0 };
 let active = false;
 let fmaActive = false;
 /** H: argument names whose every element the kernel being compiled declares >= 0 (KernelSpec.nonNegative) */
 let nonNegativeArrays = new Set<string>();
+/** K: Array(4) results stored row-major (KernelSpec.tile4 kernels; the runner asks) */
+let rowMajorTiles = false;
 let applied = false;
 
 /** Whether the patch is wanted by default: on unless TINY_DDPM_WEBASM_PATCH=0. */
@@ -166,20 +178,23 @@ export function webasmFmaDefault(): boolean {
  * Run f with the patch active (code generated inside f is patched), with fused multiply-adds
  * (I) when `fma` and this process can compile them; restores the previous state.
  */
-export function withWebasmPatch<T>(on: boolean, f: () => T, fma = false, nonNegative: string[] = []): T {
+export function withWebasmPatch<T>(on: boolean, f: () => T, fma = false, nonNegative: string[] = [], rowMajor = false): T {
   applyWebasmCodegenPatch();
   const before = active;
   const fmaBefore = fmaActive;
   const nonNegBefore = nonNegativeArrays;
+  const rowMajorBefore = rowMajorTiles;
   active = on;
   fmaActive = on && fma && fmaAvailable();
   nonNegativeArrays = new Set(nonNegative);
+  rowMajorTiles = on && rowMajor;
   try {
     return f();
   } finally {
     active = before;
     fmaActive = fmaBefore;
     nonNegativeArrays = nonNegBefore;
+    rowMajorTiles = rowMajorBefore;
   }
 }
 
@@ -562,6 +577,44 @@ export function applyWebasmCodegenPatch(): void {
     stats.inlineExps++;
     return this;
   };
+  // K: Array(4) results row-major. Cell (x, yb, z) of an [X, YB, Z] grid has flat index
+  // d = x + X (yb + YB z); its component c goes to row 4 yb + c of its image:
+  // ((z YB + yb) 4 + c) X + x = 4 d - 3 x + c X, instead of the stock 4 d + c
+  const stockComponentAddress = P.emitComponentAddress;
+  P.emitComponentAddress = function (this: any, dataIndexGlobal: number, componentCount: number, component: number) {
+    if (!(active && rowMajorTiles && componentCount === 4 && this.assembler)) return stockComponentAddress.call(this, dataIndexGlobal, componentCount, component);
+    const em = this.em;
+    em.globalGet(dataIndexGlobal).i32Const(4).i32Mul();
+    em.globalGet(this.assembler.globals.threadX).i32Const(3).i32Mul().i32Sub();
+    if (component !== 0) em.i32Const(component * this.output[0]).i32Add();
+    em.i32Const(2).i32Shl();
+  };
+  const stockVStore = P.vStoreOutput;
+  P.vStoreOutput = function (this: any, comps: number[]) {
+    if (!(active && rowMajorTiles && comps.length === 4)) return stockVStore.call(this, comps);
+    const em = this.em;
+    const outputOffset = this.assembler.layout.outputOffset;
+    // the lanes a divergent branch or return left live, as in the stock store
+    let maskLocal = -1;
+    if (this.vMaskDepth > 0) maskLocal = this.vCur;
+    else if (this.vRetMask !== -1) {
+      maskLocal = em.addLocal('v128');
+      em.localGet(this.vRetMask).v128Not().localSet(maskLocal);
+    }
+    // the quad's 4 cells are consecutive x of one row: component c of all 4 is one v128 at row 4 yb + c
+    const addr = em.addLocal('i32');
+    em.globalGet(this.assembler.globals.dataIndex).i32Const(4).i32Mul();
+    em.globalGet(this.assembler.globals.threadX).i32Const(3).i32Mul().i32Sub();
+    em.i32Const(2).i32Shl().localSet(addr);
+    for (let c = 0; c < 4; c++) {
+      const offset = outputOffset + 4 * c * this.output[0];
+      em.localGet(addr).localGet(comps[c]);
+      if (maskLocal !== -1) em.localGet(addr).v128Load(offset, 2).localGet(maskLocal).v128Bitselect();
+      em.v128Store(offset, 2);
+    }
+    stats.rowMajorStores++;
+  };
+
   // I: s += x * y on a vector accumulator as one fused multiply-add
   const stockVAssign = P.vAssign;
   P.vAssign = function (this: any, assNode: any) {
