@@ -119,6 +119,7 @@ function main(): void {
       }
     }
     if (spec === 'gpujs:webasm-stock') backends.push({ spec, backend: new GpuJsBackend({ mode: 'webasm', webasmPatch: false }) });
+    else if (spec === 'gpujs:webasm-x2') backends.push({ spec, backend: new GpuJsBackend({ mode: 'webasm', webasmThreads: 2 }) });
     else backends.push({ spec, backend: createBackend(spec).backend });
   }
   console.log(`batch ${BATCH}, ~${SECONDS}s per measurement; GFLOP/s (ratio to ref)\n`);

@@ -27,6 +27,7 @@ import { GpuJsBackend } from '../src/backend/gpujs/backend';
 import { createBackend } from '../src/backend/gpujs/select';
 import { DEFAULT_SCHEDULE, NoiseSchedule } from '../src/diffusion/schedule';
 import { accumulateGradients, DataParallel } from '../src/train/parallel';
+import { relaunchWithSingleThreadedGc } from '../src/cli/relaunch';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -145,4 +146,5 @@ function main(): void {
   console.log('\nvs ref: how many times faster than the reference backend; x torch: how many times slower than PyTorch (its faster row).');
 }
 
-main();
+// as the CLI runs: V8's garbage collector on the main thread (src/cli/relaunch.ts)
+if (!relaunchWithSingleThreadedGc()) main();

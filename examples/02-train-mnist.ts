@@ -17,6 +17,7 @@
 import { train, type TrainConfig } from '../src/train/trainer';
 import { resolveBackend } from '../src/backend/select';
 import { autoWorkers } from '../src/train/parallel';
+import { relaunchWithSingleThreadedGc } from '../src/cli/relaunch';
 
 // -----------------------------------------------------------------------------
 // config: everything a learner may change is here
@@ -109,7 +110,11 @@ async function main() {
   if (result.stopped === 'nonfinite') process.exitCode = 1;
 }
 
-main().catch((err) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exitCode = 1;
-});
+// both cores compute; V8's background garbage collector would take time from them, so this
+// restarts Node with --single-threaded-gc (src/cli/relaunch.ts explains; the CLI does the same)
+if (!relaunchWithSingleThreadedGc()) {
+  main().catch((err) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exitCode = 1;
+  });
+}

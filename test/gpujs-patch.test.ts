@@ -354,3 +354,59 @@ describe('[issue 7: webasm patch] guards: what must stay a gather', function () 
     }, [n], {}, [a]);
   });
 });
+
+describe('[issue 7: webasm on two threads] one kernel call split over a helper thread (webasm-threads.ts)', function () {
+  let one: GpuJsBackend;
+  let two: GpuJsBackend;
+  const gen = new Generator(11);
+  const random = (n: number) => Float32Array.from({ length: n }, () => gen.uniform() * 2 - 1);
+  before(function () {
+    if (!availability('webasm').ok) this.skip();
+    one = new GpuJsBackend({ mode: 'webasm' });
+    two = new GpuJsBackend({ mode: 'webasm', webasmThreads: 2 });
+  });
+  after(() => {
+    one?.destroy();
+    two?.destroy();
+  });
+  const both = (inputs: Float32Array[], size: number, f: (b: any, bufs: Buf[]) => Buf, what: string) => {
+    const run = (b: any) => b.toArray(f(b, inputs.map((d) => b.fromArray(d))), size) as Float32Array;
+    expectBitwise(run(two), run(one), what);
+  };
+
+  it('matmul and the convolutions give the same bits as one thread: rows of whole quads, rows with a scalar tail, odd row counts', () => {
+    // (output cells >= 4096 each: 260 x 16 row tiles; 350 x 6 x 3 with rows of 350 = 87 quads + 2; 11 rows of 400, odd)
+    for (const c of [
+      { batch: 1, m: 64, k: 33, n: 260 },
+      { batch: 3, m: 22, k: 17, n: 350 },
+      { batch: 1, m: 44, k: 64, n: 400 },
+    ]) {
+      const p: MatmulParams = { transA: false, transB: false, broadcastA: false, broadcastB: false, ...c };
+      both([random(p.batch * p.m * p.k), random(p.batch * p.k * p.n)], p.batch * p.m * p.n, (b, [x, y]) => b.matmul(x, y, p), `matmul ${JSON.stringify(c)}`);
+    }
+    const p: Conv2dParams = { n: 3, cin: 9, h: 20, w: 20, cout: 9, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, oh: 20, ow: 20 };
+    const x = random(3 * 9 * 400);
+    const w = random(9 * 9 * 9);
+    const gy = random(3 * 9 * 400);
+    both([x, w], gy.length, (b, [xx, ww]) => b.conv2d(xx, ww, p), 'conv forward');
+    both([gy, w], x.length, (b, [g, ww]) => b.conv2dBackwardInput(g, ww, p), 'conv backward input');
+    both([x, gy], w.length, (b, [xx, g]) => b.conv2dBackwardWeight(xx, g, p), 'conv backward weight');
+    const paths = [...((two as any).runner.cache as Map<string, { kernel: any }>).entries()].map(([key, c]) => `${key.split('|')[0]} ${c.kernel.kernel._lastRunPath}`);
+    expect(paths.filter((k) => k === 'matmul two-threads').length, paths.join(', ')).to.equal(3);
+    // the two stride-1 conv kernels have 476 x 3 x 3 output cells; backward-weight's 9 x 27 x 3 stay on one thread
+    expect(paths.filter((k) => k === 'conv2d.forward two-threads' || k === 'conv2d.backwardInput two-threads').length, paths.join(', ')).to.equal(2);
+  });
+
+  it('runs a kernel below 4096 output cells on one thread', () => {
+    const small = new GpuJsBackend({ mode: 'webasm', webasmThreads: 2 });
+    const p: MatmulParams = { batch: 1, m: 8, k: 8, n: 8, transA: false, transB: false, broadcastA: false, broadcastB: false };
+    small.matmul(small.fromArray(random(64)), small.fromArray(random(64)), p);
+    const [entry] = [...((small as any).runner.cache as Map<string, { kernel: any }>).values()];
+    expect(entry.kernel.kernel._lastRunPath).to.not.equal('two-threads');
+    small.destroy();
+  });
+
+  it('refuses a thread count other than 1 or 2', () => {
+    expect(() => new GpuJsBackend({ mode: 'webasm', webasmThreads: 3 })).to.throw('gpujs: webasmThreads must be 1 or 2, got 3');
+  });
+});

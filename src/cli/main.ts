@@ -18,6 +18,7 @@ import { resolveBackend } from '../backend/select';
 import { DEFAULT_TRAIN_CONFIG, train, validateTrainConfig, type TrainConfig } from '../train/trainer';
 import { sampleCommand, noiseCommand, type SampleArgs } from './commands';
 import { evalCommand, classifierCommand } from './eval';
+import { relaunchWithSingleThreadedGc } from './relaunch';
 import { UNET_PRESETS } from '../nn/unet';
 import { DATASET_SPEC_FORMS } from '../data';
 import { autoWorkers } from '../train/parallel';
@@ -202,6 +203,6 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (require.main === module) {
+if (require.main === module && !relaunchWithSingleThreadedGc()) {
   main(hideBin(process.argv)).then((code) => process.exit(code));
 }

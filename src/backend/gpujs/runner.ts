@@ -27,6 +27,7 @@ import { realCells, untile4Host, untile4RowMajor, untile4Spec, type TileGrid } f
 import type { GpuJsMode } from './availability';
 import { flattenResult, GpuBuf } from './buffer';
 import { patchedConstantTypes, webasmFmaDefault, webasmPatchDefault, withWebasmPatch } from './webasm-codegen-patch';
+import { applyWebasmThreads } from './webasm-threads';
 
 export type KernelArg = GpuBuf | Float32Array | number;
 
@@ -90,6 +91,12 @@ export interface RunnerOptions {
    * Default on; TINY_DDPM_WEBASM_FMA=0 turns it off.
    */
   webasmFma?: boolean;
+  /**
+   * webasm: run the register-tiled kernels (matmul, convolutions) of at least 4096 output cells
+   * on this many threads (1 or 2; webasm-threads.ts). Default 1: the trainer already runs one
+   * thread per core.
+   */
+  webasmThreads?: number;
 }
 
 interface CachedKernel {
@@ -122,6 +129,7 @@ export class KernelRunner {
   readonly webasmPatch: boolean;
   /** with the patch: `s += x * y` on vectors as fused multiply-adds (I) */
   readonly webasmFma: boolean;
+  readonly webasmThreads: number;
   private liveTextures = 0;
   private liveTextureFloats = 0;
   /** Textures nobody freed (temporaries, or a Storage that never got its free()) go when their GpuBuf is collected. */
@@ -138,6 +146,9 @@ export class KernelRunner {
     this.cacheLimit = options.kernelCacheBytes ?? 1 << 30;
     this.webasmPatch = mode === 'webasm' && (options.webasmPatch ?? webasmPatchDefault());
     this.webasmFma = this.webasmPatch && (options.webasmFma ?? webasmFmaDefault());
+    this.webasmThreads = mode === 'webasm' ? options.webasmThreads ?? 1 : 1;
+    if (!(this.webasmThreads === 1 || this.webasmThreads === 2)) throw new Error(`gpujs: webasmThreads must be 1 or 2, got ${options.webasmThreads}`);
+    if (this.webasmThreads > 1) applyWebasmThreads();
   }
 
   /** Call a compiled kernel; gpu.js generates code on first calls, so webasm calls run with the patch flag. */
@@ -290,7 +301,10 @@ export class KernelRunner {
     // GL: pack 4 numbers per RGBA float texel instead of 1 (4x less GPU memory; measured faster)
     else if (this.onGL) settings.optimizeFloatMemory = true;
     const kernel = this.gpu.createKernel(spec.source, settings);
-    if (this.mode === 'webasm' && kernel.kernel) kernel.kernel.tinyDdpmFlatOutput = true;
+    if (this.mode === 'webasm' && kernel.kernel) {
+      kernel.kernel.tinyDdpmFlatOutput = true;
+      if (this.webasmThreads > 1 && spec.tile4) kernel.kernel.tinyDdpmThreads = this.webasmThreads;
+    }
     return kernel;
   }
 

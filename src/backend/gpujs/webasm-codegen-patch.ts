@@ -396,6 +396,24 @@ export function fmaAvailable(): boolean {
   return fma;
 }
 
+/**
+ * V8 first compiles WebAssembly with its fast baseline compiler (Liftoff) and recompiles hot
+ * functions with the optimizing one (TurboFan) on a background thread. A kernel runs the same
+ * few functions millions of times, and on 2 busy cores the background recompile waits: a 512^3
+ * matmul ran at 30 GFLOP/s for its first second on two threads, 41 once optimized. So modules
+ * compile with TurboFan right away (--no-liftoff; a few ms per kernel shape, once). Set before
+ * the first kernel compiles; TINY_DDPM_WEBASM_LIFTOFF=1 keeps V8's default.
+ */
+function compileOptimizedOnly(): void {
+  if (typeof process === 'undefined' || process.env?.TINY_DDPM_WEBASM_LIFTOFF === '1') return;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    require('v8').setFlagsFromString('--no-liftoff');
+  } catch {
+    // not Node: the default tiering
+  }
+}
+
 function uleb(v: number, out: number[]): void {
   do {
     let b = v & 0x7f;
@@ -409,6 +427,7 @@ function uleb(v: number, out: number[]): void {
 export function applyWebasmCodegenPatch(): void {
   if (applied) return;
   applied = true;
+  compileOptimizedOnly();
   const P = WebAssemblyFunctionNode.prototype;
 
   // A: integer loop counters (both walks: the scalar kernel and the SIMD kernel)
