@@ -82,49 +82,39 @@ export function untile4Spec(g: TileGrid): KernelSpec {
 
 /** CPU version (webasm and cpu modes, where the tiles already are a host array [z][yb][x][4]). */
 /**
+ * The result rows both host layouts fill: for each kept row (z, y < rows), its real cells as
+ * `gridRows` runs of `width` (one run when the grid has no padding columns); copyRun(out, dst,
+ * z, y, row) writes run `row` of that row at out[dst..dst + width).
+ */
+function keptRows(g: TileGrid, copyRun: (out: Float32Array, dst: number, z: number, y: number, row: number, width: number, pitch: number) => void): Float32Array {
+  const real = realCells(g);
+  const out = new Float32Array(g.z * g.rows * real);
+  const width = g.width ?? g.x;
+  const pitch = g.pitch ?? g.x;
+  const gridRows = real / width;
+  for (let z = 0; z < g.z; z++)
+    for (let y = 0; y < g.rows; y++)
+      for (let row = 0, dst = (z * g.rows + y) * real; row < gridRows; row++, dst += width) copyRun(out, dst, z, y, row, width, pitch);
+  return out;
+}
+
+/**
  * Host version for tiles stored row-major, [z][4 yb + r][x] (the webasm code-generator patch,
  * K): keeps rows y < rows and the real cells of each row; no copy at all when that is
  * everything (4 divides rows, no padded row grid).
  */
 export function untile4RowMajor(rowsMajor: Float32Array, g: TileGrid): Float32Array {
-  const real = realCells(g);
-  if (g.rows === 4 * g.yb && real === g.x) return rowsMajor;
-  const out = new Float32Array(g.z * g.rows * real);
-  const width = g.width ?? g.x;
-  const pitch = g.pitch ?? g.x;
-  const gridRows = real / width;
-  for (let z = 0; z < g.z; z++)
-    for (let y = 0; y < g.rows; y++) {
-      const src = (z * g.yb * 4 + y) * g.x;
-      let dst = (z * g.rows + y) * real;
-      if (width === pitch) out.set(rowsMajor.subarray(src, src + real), dst);
-      else
-        for (let row = 0; row < gridRows; row++, dst += width) {
-          // short runs (an image row): a loop beats subarray + set
-          const s = src + row * pitch;
-          for (let col = 0; col < width; col++) out[dst + col] = rowsMajor[s + col];
-        }
-    }
-  return out;
+  if (g.rows === 4 * g.yb && realCells(g) === g.x) return rowsMajor;
+  return keptRows(g, (out, dst, z, y, row, width, pitch) => {
+    const s = (z * g.yb * 4 + y) * g.x + row * pitch;
+    // short runs (an image row): a loop beats subarray + set
+    for (let col = 0; col < width; col++) out[dst + col] = rowsMajor[s + col];
+  });
 }
 
 export function untile4Host(tiles: Float32Array, g: TileGrid): Float32Array {
-  const real = realCells(g);
-  const out = new Float32Array(g.z * g.rows * real);
-  const width = g.width ?? g.x;
-  const pitch = g.pitch ?? g.x;
-  const gridRows = real / width;
-  for (let z = 0; z < g.z; z++)
-    for (let y = 0; y < g.rows; y++) {
-      const yb = y >> 2;
-      const r = y & 3;
-      const src = (z * g.yb + yb) * g.x * 4 + r;
-      let dst = (z * g.rows + y) * real;
-      for (let row = 0; row < gridRows; row++) {
-        const s = src + row * pitch * 4;
-        for (let col = 0; col < width; col++) out[dst + col] = tiles[s + col * 4];
-        dst += width;
-      }
-    }
-  return out;
+  return keptRows(g, (out, dst, z, y, row, width, pitch) => {
+    const s = (z * g.yb + (y >> 2)) * g.x * 4 + (y & 3) + row * pitch * 4;
+    for (let col = 0; col < width; col++) out[dst + col] = tiles[s + col * 4];
+  });
 }
