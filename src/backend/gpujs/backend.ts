@@ -226,7 +226,8 @@ export class GpuJsBackend implements Backend {
     const xb = asGpuBuf(x, 'conv2d');
     const wb = asGpuBuf(w, 'conv2d');
     const bb = bias === undefined ? undefined : asGpuBuf(bias, 'conv2d');
-    if (paddedForwardApplies(p) && p.cin * p.kh * p.kw > 0 && !(p.kh === 1 && p.kw === 1 && p.padH === 0 && p.padW === 0)) {
+    const oneByOne = p.kh === 1 && p.kw === 1 && p.strideH === 1 && p.strideW === 1 && p.padH === 0 && p.padW === 0;
+    if (paddedForwardApplies(p) && p.cin * p.kh * p.kw > 0 && !oneByOne) {
       // the stride-1 kernel adds the bias itself
       const xp = this.pad(xb, p.n * p.cin, p.h, p.w, p.padH, p.padW);
       try {
@@ -237,7 +238,7 @@ export class GpuJsBackend implements Backend {
     }
     let y: GpuBuf;
     if (p.cin * p.kh * p.kw === 0) y = this.full(p.n * p.cout * p.oh * p.ow, 0) as GpuBuf;
-    else if (p.kh === 1 && p.kw === 1 && p.strideH === 1 && p.strideW === 1 && p.padH === 0 && p.padW === 0) {
+    else if (oneByOne) {
       // a 1x1 conv is a matmul per image: y[b] = W [cout, cin] x[b] [cin, h*w]
       y = this.runner.run(matmulSpec({ batch: p.n, m: p.cout, k: p.cin, n: p.h * p.w, transA: false, transB: false, broadcastA: true, broadcastB: false }), [wb, xb]);
     } else y = this.runner.run(conv2dForwardSpec(p), [xb, wb]);
