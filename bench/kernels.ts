@@ -8,6 +8,9 @@
  *   npx ts-node --transpile-only bench/kernels.ts --batch 8 --backends ref,gpujs:webasm --seconds 0.3
  *   --only conv3x3      run the cases whose name contains this
  *
+ * `gpujs:webasm-x2` is webasm with `webasmThreads: 2` (matmul and convolutions split over two
+ * threads, src/backend/gpujs/webasm-threads.ts). Like the CLI, the bench runs in a Node with
+ * --single-threaded-gc (src/cli/relaunch.ts).
  * `gpujs:webasm-stock` is webasm without the code-generator patch
  * (src/backend/gpujs/webasm-codegen-patch.ts), for comparison in the same run.
  *
@@ -20,6 +23,7 @@ import type { Backend, Buf, Conv2dParams, MatmulParams } from '../src/backend/ba
 import { createBackend } from '../src/backend/gpujs/select';
 import { availability } from '../src/backend/gpujs/availability';
 import { GpuJsBackend } from '../src/backend/gpujs/backend';
+import { relaunchWithSingleThreadedGc } from '../src/cli/relaunch';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -27,7 +31,7 @@ function arg(name: string, fallback: string): string {
 }
 const BATCH = Number(arg('batch', '64'));
 const SECONDS = Number(arg('seconds', '0.5'));
-const WANT = arg('backends', 'ref,gpujs:webasm,gpujs:webasm-stock,gpujs:cpu,gpujs:gpu').split(',');
+const WANT = arg('backends', 'ref,gpujs:webasm,gpujs:webasm-x2,gpujs:webasm-stock,gpujs:cpu,gpujs:gpu').split(',');
 const ONLY = arg('only', '');
 
 interface Case {
@@ -112,7 +116,7 @@ function main(): void {
   const backends: { spec: string; backend: Backend }[] = [];
   for (const spec of WANT) {
     if (spec.startsWith('gpujs:')) {
-      const ok = availability(spec.slice(6).replace('-stock', '') as 'gpu' | 'webasm' | 'cpu');
+      const ok = availability(spec.slice(6).replace(/-(stock|x2)$/, '') as 'gpu' | 'webasm' | 'cpu');
       if (!ok.ok) {
         console.log(`(${spec} skipped: ${ok.reason})`);
         continue;
@@ -137,4 +141,5 @@ function main(): void {
   for (const b of backends) (b.backend as { destroy?: () => void }).destroy?.();
 }
 
-main();
+// as the CLI runs: V8's garbage collector on the main thread (src/cli/relaunch.ts)
+if (!relaunchWithSingleThreadedGc()) main();
