@@ -262,6 +262,21 @@ function emitIntTerm(node: any, t: any): void {
   else node.emitIndex(t);
 }
 
+/** The i32 sum of integer terms (0 for none), left on the stack. */
+function emitIntSum(node: any, terms: any[]): void {
+  if (terms.length === 0) node.em.i32Const(0);
+  terms.forEach((t, i) => {
+    emitIntTerm(node, t);
+    if (i > 0) node.em.i32Add();
+  });
+}
+
+/** K: the element index of component 0 of the current cell (or quad) in the row-major layout, 4 d - 3 x (callers add c X and scale by 4). */
+function emitRowMajorAddress(node: any, dataIndexGlobal: number): void {
+  node.em.globalGet(dataIndexGlobal).i32Const(4).i32Mul();
+  node.em.globalGet(node.assembler.globals.threadX).i32Const(3).i32Mul().i32Sub();
+}
+
 /** H: the value of a compile-time integer term (integer literal, integer `this.constants.x`, + or * of those). */
 function constTerm(node: any, e: any): number | undefined {
   if (e?.type === 'Literal') return Number.isInteger(e.value) ? e.value : undefined;
@@ -512,11 +527,7 @@ export function applyWebasmCodegenPatch(): void {
     if (active && property?.type === 'BinaryExpression' && property.operator === '+') {
       const terms = plusTerms(property);
       if (terms.some((t) => shadowOf(this, t) !== undefined) && terms.every((t) => integralTerm(this, t))) {
-        emitIntTerm(this, terms[0]);
-        for (const t of terms.slice(1)) {
-          emitIntTerm(this, t);
-          this.em.i32Add();
-        }
+        emitIntSum(this, terms);
         return;
       }
     }
@@ -558,11 +569,7 @@ export function applyWebasmCodegenPatch(): void {
     if (!layout || y || z || (node.vec && node.vMaskDepth > 0) || x?.type !== 'BinaryExpression' || x.operator !== '+') return null;
     const fold = foldableSubscript(node, plusTerms(x));
     if (!fold || fold.rest.some(isThreadX)) return null;
-    if (fold.rest.length === 0) node.em.i32Const(0);
-    fold.rest.forEach((t, i) => {
-      emitIntTerm(node, t);
-      if (i > 0) node.em.i32Add();
-    });
+    emitIntSum(node, fold.rest);
     const offset = layout.offset + 4 * fold.constant;
     node.em.i32Const(2).i32Shl();
     node.em.f32Load(offset);
@@ -602,11 +609,9 @@ export function applyWebasmCodegenPatch(): void {
   const stockComponentAddress = P.emitComponentAddress;
   P.emitComponentAddress = function (this: any, dataIndexGlobal: number, componentCount: number, component: number) {
     if (!(active && rowMajorTiles && componentCount === 4 && this.assembler)) return stockComponentAddress.call(this, dataIndexGlobal, componentCount, component);
-    const em = this.em;
-    em.globalGet(dataIndexGlobal).i32Const(4).i32Mul();
-    em.globalGet(this.assembler.globals.threadX).i32Const(3).i32Mul().i32Sub();
-    if (component !== 0) em.i32Const(component * this.output[0]).i32Add();
-    em.i32Const(2).i32Shl();
+    emitRowMajorAddress(this, dataIndexGlobal);
+    if (component !== 0) this.em.i32Const(component * this.output[0]).i32Add();
+    this.em.i32Const(2).i32Shl();
   };
   const stockVStore = P.vStoreOutput;
   P.vStoreOutput = function (this: any, comps: number[]) {
@@ -622,8 +627,7 @@ export function applyWebasmCodegenPatch(): void {
     }
     // the quad's 4 cells are consecutive x of one row: component c of all 4 is one v128 at row 4 yb + c
     const addr = em.addLocal('i32');
-    em.globalGet(this.assembler.globals.dataIndex).i32Const(4).i32Mul();
-    em.globalGet(this.assembler.globals.threadX).i32Const(3).i32Mul().i32Sub();
+    emitRowMajorAddress(this, this.assembler.globals.dataIndex);
     em.i32Const(2).i32Shl().localSet(addr);
     for (let c = 0; c < 4; c++) {
       const offset = outputOffset + 4 * c * this.output[0];
