@@ -20,7 +20,7 @@ import { sampleCommand, noiseCommand, type SampleArgs } from './commands';
 import { evalCommand, classifierCommand } from './eval';
 import { relaunchWithSingleThreadedGc } from './relaunch';
 import { UNET_PRESETS } from '../nn/unet';
-import { DATASET_SPEC_FORMS } from '../data';
+import { DATASET_SPEC_FORMS, DatasetError } from '../data';
 import { autoWorkers } from '../train/parallel';
 
 /** An error meant for the user: printed as one line, without a stack trace. */
@@ -196,8 +196,9 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     const e = err as Error;
-    // Our own checks and the library's argument errors are one line; anything else is a bug and keeps its stack.
-    const expected = e instanceof UsageError || /^[a-zA-Z]+[\w.]*( [\w-]+)?: /.test(e.message);
+    // Our own checks, the library's argument errors and a dataset that cannot be read as asked
+    // are one line; anything else is a bug and keeps its stack.
+    const expected = e instanceof UsageError || e instanceof DatasetError || /^[a-zA-Z]+[\w.]*( [\w-]+)?: /.test(e.message);
     process.stderr.write(`tiny-ddpm: ${expected ? e.message : e.stack}\n`);
     return 2;
   }

