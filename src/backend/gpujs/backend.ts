@@ -24,8 +24,8 @@ import type {
 } from '../backend';
 import { adamMoment1Spec, adamMoment2Spec, adamParamSpec } from '../../../kernels/adam';
 import {
-  backwardInputPadded, backwardWeightOffsets, backwardWeightTSlices, backwardWeightSlices, channelsLastSpec, conv2dBackwardInputSpec, conv2dBackwardWeightSpec, conv2dBackwardWeightTSpec, conv2dForwardSpec,
-  forwardPadded, pad2dSpec, paddedPitch, paddedBackwardInputApplies, paddedForwardApplies, paddedConvSpec, sumSlicesSpec, sumSlicesTSpec,
+  backwardInputPadded, backwardWeightOffsets, backwardWeightTSlices, channelsLastSpec, conv2dBackwardInputSpec, conv2dBackwardWeightTSpec, conv2dForwardSpec,
+  forwardPadded, pad2dSpec, paddedPitch, paddedBackwardInputApplies, paddedForwardApplies, paddedConvSpec, sumSlicesTSpec,
 } from '../../../kernels/conv2d';
 import { concatSpec, copyStridedSpec, MAX_CONCAT_PARTS, uploadSpec } from '../../../kernels/copy';
 import { binarySpec, fillSpec, unarySpec, whereSpec } from '../../../kernels/elementwise';
@@ -285,29 +285,20 @@ export class GpuJsBackend implements Backend {
     const gb = asGpuBuf(gy, 'conv2dBackwardWeight');
     const size = p.cout * p.cin * p.kh * p.kw;
     if (p.n * p.oh * p.ow === 0) return this.full(size, 0);
-    const { slices } = backwardWeightSlices(p.n);
-    if (p.oh > 0 && p.ow > 0) {
-      const xp = this.pad(xb, p.n * p.cin, p.h, p.w, p.padH, p.padW);
-      const gT = this.runner.run(channelsLastSpec(p.n, p.cout, p.oh * p.ow), [gb]);
-      let partialsT: GpuBuf;
-      try {
-        partialsT = this.runner.run(conv2dBackwardWeightTSpec(p), [xp, gT, backwardWeightOffsets(p)]);
-      } finally {
-        if (xp !== xb) this.runner.free(xp);
-        this.runner.free(gT);
-      }
-      try {
-        return this.runner.run(sumSlicesTSpec(backwardWeightTSlices(p).slices, p.cin * p.kh * p.kw, p.cout), [partialsT]);
-      } finally {
-        this.runner.free(partialsT);
-      }
-    }
-    const partials = this.runner.run(conv2dBackwardWeightSpec(p), [xb, gb]);
-    if (slices === 1) return partials;
+    // dy to channels-last, then per batch slice partial sums over the padded input, then their sum
+    const xp = this.pad(xb, p.n * p.cin, p.h, p.w, p.padH, p.padW);
+    const gT = this.runner.run(channelsLastSpec(p.n, p.cout, p.oh * p.ow), [gb]);
+    let partialsT: GpuBuf;
     try {
-      return this.runner.run(sumSlicesSpec(slices, size), [partials]);
+      partialsT = this.runner.run(conv2dBackwardWeightTSpec(p), [xp, gT, backwardWeightOffsets(p)]);
     } finally {
-      this.runner.free(partials);
+      if (xp !== xb) this.runner.free(xp);
+      this.runner.free(gT);
+    }
+    try {
+      return this.runner.run(sumSlicesTSpec(backwardWeightTSlices(p).slices, p.cin * p.kh * p.kw, p.cout), [partialsT]);
+    } finally {
+      this.runner.free(partialsT);
     }
   }
   upsampleNearest2d(x: Buf, p: UpsampleParams): Buf {
