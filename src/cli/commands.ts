@@ -10,8 +10,10 @@ import { writeGridPng } from '../image/png';
 import { createUNet, UNET_PRESETS, type UNetConfig } from '../nn/unet';
 import { Generator } from '../random';
 import { concat } from '../ops/shape';
-import { makeSampler } from '../train/trainer';
-import { autoWorkers, DataParallel, noisePredictor } from '../train/parallel';
+import { balancedLabels, makeSampler, samplerInput } from '../train/trainer';
+import { autoWorkers, DataParallel } from '../train/parallel';
+import type { Prediction } from '../diffusion/objective';
+import { SAMPLE_LABELS_FILE, type SampleLabelsFile } from './eval';
 import type { Backend } from '../backend/backend';
 import { getBackend } from '../backend/registry';
 import { sampleWithSnapshots, writeNoiseStripPng, writeReverseProcessPng, writeSingleImages } from '../train/pictures';
@@ -31,6 +33,20 @@ export interface SampleArgs {
   /** threads that share each batch (data parallelism), or 'auto' (one per core on the CPU backends) */
   workers: number | 'auto';
   out?: string;
+  /** class-conditional checkpoints: the class(es) to draw, e.g. '7' or '3,8' (default: all classes in turn) */
+  class?: string;
+  /** class-conditional checkpoints: guidance scale(s), e.g. '2' or '0,1,2,3,5' (default: the one the run trained its grids with) */
+  guidance?: string;
+}
+
+/** A comma-separated list of numbers from a flag, each checked. */
+function numberList(flag: string, text: string, check: (v: number) => boolean, what: string): number[] {
+  const values = String(text).split(',').map((p) => p.trim());
+  return values.map((p) => {
+    const v = p === '' ? NaN : Number(p);
+    if (!check(v)) throw new Error(`sample: --${flag} must be ${what}, got '${p}'`);
+    return v;
+  });
 }
 
 function positiveInt(name: string, v: number) {
@@ -52,12 +68,19 @@ export async function sampleCommand(a: SampleArgs, log: (s: string) => void, sta
   let imageShape: number[];
   let timesteps = 1000;
   let betaSchedule: BetaSchedule = 'linear';
+  // checkpoints from before these settings predicted eps and were unconditional
+  let prediction: Prediction = 'eps';
+  let trainedGuidance = 1;
   if (isTrainingCheckpoint(file)) {
-    const cfg = readTrainingCheckpointInfo(a.checkpoint).config as { modelConfig: UNetConfig; imageShape: number[]; timesteps: number; betaSchedule: BetaSchedule };
+    const cfg = readTrainingCheckpointInfo(a.checkpoint).config as {
+      modelConfig: UNetConfig; imageShape: number[]; timesteps: number; betaSchedule: BetaSchedule; prediction?: Prediction; guidance?: number;
+    };
     modelConfig = cfg.modelConfig;
     imageShape = cfg.imageShape;
     timesteps = cfg.timesteps;
     betaSchedule = cfg.betaSchedule;
+    prediction = cfg.prediction ?? 'eps';
+    trainedGuidance = cfg.guidance ?? 1;
   } else {
     if (!a.model) throw new Error(`sample: '${a.checkpoint}' is a plain weights file; say which network it holds with --model (${Object.keys(UNET_PRESETS).join(', ')})`);
     const preset = UNET_PRESETS[a.model];
@@ -65,6 +88,15 @@ export async function sampleCommand(a: SampleArgs, log: (s: string) => void, sta
     modelConfig = { ...preset, inChannels: a.channels, channelMults: [...preset.channelMults], attnLevels: [...preset.attnLevels] };
     imageShape = [a.channels, a.imageSize, a.imageSize];
   }
+  // the condition: checked before anything is computed or written
+  const numClasses = modelConfig.numClasses ?? 0;
+  if (numClasses === 0 && (a.class !== undefined || a.guidance !== undefined)) {
+    throw new Error(`sample: --${a.class !== undefined ? 'class' : 'guidance'}: '${a.checkpoint}' is an unconditional checkpoint (trained with --condition none), it takes no class and no guidance`);
+  }
+  const classes = a.class === undefined ? null : numberList('class', a.class, (v) => Number.isInteger(v) && v >= 0 && v < numClasses, `a class of this checkpoint (an integer in 0-${numClasses - 1}, or a comma list)`);
+  const guidances = a.guidance === undefined ? [trainedGuidance] : numberList('guidance', a.guidance, (v) => Number.isFinite(v) && v >= 0, 'a number >= 0 (or a comma list of them)');
+  const labelsFor = (n: number) => (classes ? Int32Array.from({ length: n }, (_, i) => classes[i % classes.length]) : balancedLabels(n, numClasses));
+
   const model = createUNet(modelConfig);
   const { source } = loadModelWeights(a.checkpoint, model, { prefer: a.weights });
   model.eval();
@@ -72,34 +104,72 @@ export async function sampleCommand(a: SampleArgs, log: (s: string) => void, sta
   const sampler = makeSampler(a.sampler, schedule, a.steps, a.eta);
   const out = a.out ?? path.join(path.dirname(a.checkpoint), 'sampled');
   const [c, h, w] = imageShape;
-  log(`sampling ${a.n} images ${c}x${h}x${w} with ${sampler.name} (${sampler.timesteps.length} steps${a.sampler === 'ddim' ? `, eta ${a.eta}` : ''}) from the ${source} weights of ${a.checkpoint}`);
+  log(`sampling ${a.n} images ${c}x${h}x${w} with ${sampler.name} (${sampler.timesteps.length} steps${a.sampler === 'ddim' ? `, eta ${a.eta}` : ''}) from the ${source} weights of ${a.checkpoint}` +
+    (numClasses > 0 ? `; classes ${classes ? classes.join(',') : `0-${numClasses - 1} in turn`}, guidance ${guidances.join(', ')}` : ''));
 
   const threads = a.workers === 'auto' ? autoWorkers(backend.name, Math.min(a.batchSize, a.n)) : a.workers;
   // the workers run the same backend
   const parallel = threads > 1 ? new DataParallel(threads, backend.name, model, schedule) : null;
   if (parallel) log(`  on ${threads} threads (each takes part of every batch)`);
 
-  const started = Date.now();
-  const generator = new Generator(a.seed);
-  const parts = [];
-  let firstRun = null;
+  const labels = numClasses > 0 ? labelsFor(a.n) : null;
+  // one set of images per guidance scale, each from the same seed (the same starting noises)
+  const sets: { guidance: number | null; images: Float32Array; dir: string }[] = [];
   try {
-    const predict = noisePredictor(model, parallel);
-    for (let done = 0; done < a.n; done += a.batchSize) {
-      const size = Math.min(a.batchSize, a.n - done);
-      const run = sampleWithSnapshots(predict, sampler, [size, c, h, w], generator);
-      if (!firstRun) firstRun = { run, size };
-      parts.push(run.samples);
-      log(`  ${done + size}/${a.n} images (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    for (const guidance of numClasses > 0 ? guidances : [null]) {
+      const dir = guidances.length > 1 ? path.join(out, `guidance_${guidance}`) : out;
+      const started = Date.now();
+      const generator = new Generator(a.seed);
+      const parts = [];
+      let firstRun = null;
+      for (let done = 0; done < a.n; done += a.batchSize) {
+        const size = Math.min(a.batchSize, a.n - done);
+        const condition = labels && guidance !== null ? { labels: labels.slice(done, done + size), guidance } : undefined;
+        const run = sampleWithSnapshots(samplerInput(model, parallel, schedule, prediction, condition), sampler, [size, c, h, w], generator);
+        if (!firstRun) firstRun = { run, size };
+        parts.push(run.samples);
+        log(`  ${guidance === null ? '' : `guidance ${guidance}: `}${done + size}/${a.n} images (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+      }
+      const images = (parts.length === 1 ? parts[0] : concat(parts, 0)).toArray();
+      // a conditional grid has one column per class when the classes go in turn
+      writeGridPng(path.join(dir, 'grid.png'), images, a.n, c, h, w, { nrow: labels && !classes ? numClasses : Math.ceil(Math.sqrt(a.n)) });
+      writeSingleImages(path.join(dir, 'images'), images, a.n, c, h, w);
+      writeReverseProcessPng(path.join(dir, 'reverse_process.png'), firstRun!.run, [firstRun!.size, c, h, w]);
+      if (labels) fs.writeFileSync(path.join(dir, SAMPLE_LABELS_FILE), JSON.stringify({ labels: Array.from(labels), guidance: guidance! } satisfies SampleLabelsFile) + '\n');
+      log(`wrote ${path.join(dir, 'grid.png')}, ${a.n} PNGs in ${path.join(dir, 'images')}${labels ? `, their classes in ${path.join(dir, SAMPLE_LABELS_FILE)}` : ''}, and ${path.join(dir, 'reverse_process.png')}`);
+      sets.push({ guidance, images, dir });
     }
   } finally {
     await parallel?.close();
   }
-  const images = (parts.length === 1 ? parts[0] : concat(parts, 0)).toArray();
-  writeGridPng(path.join(out, 'grid.png'), images, a.n, c, h, w, { nrow: Math.ceil(Math.sqrt(a.n)) });
-  writeSingleImages(path.join(out, 'images'), images, a.n, c, h, w);
-  writeReverseProcessPng(path.join(out, 'reverse_process.png'), firstRun!.run, [firstRun!.size, c, h, w]);
-  log(`wrote ${path.join(out, 'grid.png')}, ${a.n} PNGs in ${path.join(out, 'images')}, and ${path.join(out, 'reverse_process.png')}`);
+  if (labels && sets.length > 1) {
+    const file = path.join(out, 'guidance_grid.png');
+    writeGuidanceGrid(file, sets.map((st) => st.images), labels, [c, h, w]);
+    log(`wrote ${file}: one row per class, one block of columns per guidance scale (${guidances.join(', ')}), the same starting noise in each block`);
+  }
+}
+
+/**
+ * One row per asked class; in each row, for each guidance scale, the first (up to 8) images
+ * of that class, blocks separated by a gray column.
+ */
+export function writeGuidanceGrid(file: string, sets: Float32Array[], labels: Int32Array, shape: number[], maxPerBlock = 8): void {
+  const [c, h, w] = shape;
+  const per = c * h * w;
+  const classes = [...new Set(labels)].sort((x, y) => x - y);
+  const byClass = classes.map((k) => labels.reduce<number[]>((acc, y, i) => (y === k ? [...acc, i] : acc), []));
+  const m = Math.min(maxPerBlock, ...byClass.map((idx) => idx.length));
+  const cols = sets.length * (m + 1) - 1;
+  const tiles = new Float32Array(classes.length * cols * per); // 0 = the gray separator
+  classes.forEach((_, r) => {
+    sets.forEach((images, b) => {
+      for (let j = 0; j < m; j++) {
+        const i = byClass[r][j];
+        tiles.set(images.subarray(i * per, (i + 1) * per), (r * cols + b * (m + 1) + j) * per);
+      }
+    });
+  });
+  writeGridPng(file, tiles, classes.length * cols, c, h, w, { nrow: cols });
 }
 
 export interface NoiseArgs {

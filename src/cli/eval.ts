@@ -2,6 +2,7 @@
  * The bodies of `tiny-ddpm eval` (score a folder of samples) and `tiny-ddpm classifier`
  * (train the classifier that eval measures with).
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import { loadDataset } from '../data';
 import { trainClassifier, pct } from '../classifier/train';
@@ -18,6 +19,36 @@ export interface EvalArgs {
   /** images on each side; default min(number of PNGs, held-out images) */
   n?: number;
   json: boolean;
+  /** the asked class of each sample (a labels.json that `sample` writes); default: <samples>/../labels.json when it exists */
+  labels?: string;
+}
+
+/** What `sample` writes beside its images folder for a class-conditional checkpoint. */
+export interface SampleLabelsFile {
+  /** the class asked for, one per image, in the order of the image files */
+  labels: number[];
+  guidance: number;
+  classNames?: string[];
+}
+
+export const SAMPLE_LABELS_FILE = 'labels.json';
+
+/** The asked classes of a sample folder: from `file`, or the labels.json beside the folder, or null. */
+export function readSampleLabels(samplesDir: string, file: string | undefined, count: number): SampleLabelsFile | null {
+  const where = file ?? path.join(path.dirname(path.resolve(samplesDir)), SAMPLE_LABELS_FILE);
+  if (!fs.existsSync(where)) {
+    if (file) throw new Error(`eval: --labels: no file '${file}'`);
+    return null;
+  }
+  let parsed: SampleLabelsFile;
+  try {
+    parsed = JSON.parse(fs.readFileSync(where, 'utf8'));
+  } catch (err) {
+    throw new Error(`eval: '${where}' is not JSON: ${(err as Error).message}`);
+  }
+  if (!parsed || !Array.isArray(parsed.labels)) throw new Error(`eval: '${where}' has no "labels" list`);
+  if (parsed.labels.length < count) throw new Error(`eval: '${where}' lists ${parsed.labels.length} asked classes for ${count} samples`);
+  return { ...parsed, labels: parsed.labels.slice(0, count) };
 }
 
 export interface EvalReport {
@@ -54,11 +85,12 @@ export function evalCommand(a: EvalArgs, log: (s: string) => void, print: (s: st
   if (n > heldOut.n) throw new Error(`eval: ${n} samples, but '${heldOut.name}' has only ${heldOut.n} held-out images to compare with; pass --n ${heldOut.n} or fewer`);
   if (n < 2) throw new Error(`eval: need at least 2 samples for a covariance; '${a.samples}' has ${n} PNG`);
   const second = loadDataset(a.dataset, { split: 'train', limit: n });
+  const asked = readSampleLabels(a.samples, a.labels, n);
   startBackend();
   const { model } = loadClassifier(classifierFile); // on the backend just started
   log(`eval: ${n} samples from ${a.samples} vs ${n} real images of ${heldOut.name}; classifier ${classifierFile}`);
   const reference = realReference(model, heldOut, n, second);
-  const quality = evaluateSamples(folder.images, n, inChannels, imageSize, imageSize, { classifier: model, reference });
+  const quality = evaluateSamples(folder.images, n, inChannels, imageSize, imageSize, { classifier: model, reference, askedLabels: asked?.labels });
   const report: EvalReport = {
     samples: a.samples, dataset: a.dataset, classifier: { file: classifierFile, metadata }, threshold: RECOGNIZED_THRESHOLD, quality,
     real: { heldOut: reference.heldOutName, second: reference.floorName, recognized: reference.recognized, coverage: reference.coverage },
@@ -86,6 +118,13 @@ export function formatReport(r: EvalReport, featureDim: number, numClasses: numb
     `  ${'class'.padEnd(10)}${q.coverage.counts.map((_, k) => String(k).padStart(6)).join('')}`,
     `  ${'samples'.padEnd(10)}${q.coverage.counts.map((c) => String(c).padStart(6)).join('')}`,
     `  ${'real'.padEnd(10)}${r.real.coverage.counts.map((c) => String(c).padStart(6)).join('')}`,
+    ...(q.asked
+      ? [
+          '',
+          `  asked-class accuracy: ${pct(q.asked.accuracy)} (the classifier's class is the one each sample was asked for)`,
+          `  ${'asked'.padEnd(10)}${q.asked.perClass.map((p) => (p === null ? '-' : (100 * p).toFixed(0) + '%').padStart(6)).join('')}`,
+        ]
+      : []),
     '',
     `The real column's FID is the floor: two disjoint sets of ${q.referenceN} real images. A perfect generator scores about the floor, not 0.`,
   ];

@@ -59,6 +59,13 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           .option('batch-size', { type: 'number', default: d.batchSize })
           .option('lr', { type: 'number', default: d.lr, describe: 'peak learning rate (Adam)' })
           .option('warmup', { type: 'number', default: d.warmup, describe: 'learning-rate warmup steps' })
+          .option('lr-decay', { type: 'string', choices: ['cosine', 'constant'], default: d.lrDecay, describe: 'after the warmup: decay lr to 0 by the last step along a cosine, or keep it constant (Ho et al.)' })
+          .option('prediction', { type: 'string', choices: ['v', 'eps', 'x0'], default: d.prediction, describe: 'what the network predicts: v = sqrt(abar) eps - sqrt(1 - abar) x0 (Salimans & Ho 2022), the noise eps (Ho et al. 2020), or x0' })
+          .option('loss-weighting', { type: 'string', choices: ['min-snr', 'none'], default: d.lossWeighting, describe: 'weight each timestep\'s loss by min-SNR-gamma (Hang et al. 2023) or not at all' })
+          .option('snr-gamma', { type: 'number', default: d.snrGamma, describe: 'gamma of --loss-weighting min-snr' })
+          .option('condition', { type: 'string', choices: ['class', 'none'], default: d.condition, describe: 'class: the UNet is told each digit\'s class (classifier-free guidance when sampling); none: unconditional DDPM' })
+          .option('cond-dropout', { type: 'number', default: d.condDropout, describe: 'with --condition class: share of training images whose class is replaced by the null class' })
+          .option('guidance', { type: 'number', default: d.guidance, describe: 'with --condition class: guidance scale w of the sample grids (0 = unconditional, 1 = conditional, > 1 = guided)' })
           .option('ema-decay', { type: 'number', default: d.emaDecay, describe: 'EMA decay of the sampling weights' })
           .option('grad-clip', { type: 'number', default: d.gradClip, describe: 'clip the gradient norm (0 = off)' })
           .option('seed', { type: 'number', default: d.seed })
@@ -86,6 +93,9 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
         const config: Partial<TrainConfig> = {
           dataset: a.dataset as string, limit: a.limit as number, model: a.model as string, steps: a.steps as number,
           batchSize: a['batch-size'] as number, lr: a.lr as number, warmup: a.warmup as number, emaDecay: a['ema-decay'] as number,
+          lrDecay: a['lr-decay'] as TrainConfig['lrDecay'], prediction: a.prediction as TrainConfig['prediction'],
+          lossWeighting: a['loss-weighting'] as TrainConfig['lossWeighting'], snrGamma: a['snr-gamma'] as number,
+          condition: a.condition as TrainConfig['condition'], condDropout: a['cond-dropout'] as number, guidance: a.guidance as number,
           gradClip: a['grad-clip'] as number, seed: a.seed as number, timesteps: a.timesteps as number,
           betaSchedule: a['beta-schedule'] as TrainConfig['betaSchedule'], outDir, checkpointEvery: a['checkpoint-every'] as number,
           sampleEvery: a['sample-every'] as number, numSamples: a['num-samples'] as number, sampler: a.sampler as TrainConfig['sampler'],
@@ -123,7 +133,9 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           .option('image-size', { type: 'number', default: 28, describe: 'image size, for a plain weights file' })
           .option('channels', { type: 'number', default: 1, describe: 'image channels, for a plain weights file' })
           .option('workers', { type: 'string', default: 'auto', describe: 'threads that share each batch: a number, or auto = one per CPU core on the CPU backends, 1 on gpujs:gpu and ref' })
-          .option('out', { type: 'string', describe: 'output folder (default: <checkpoint folder>/sampled)' }),
+          .option('out', { type: 'string', describe: 'output folder (default: <checkpoint folder>/sampled)' })
+          .option('class', { type: 'string', describe: 'class-conditional checkpoints: the class to draw, or a comma list drawn in turn (default: every class in turn)' })
+          .option('guidance', { type: 'string', describe: 'class-conditional checkpoints: classifier-free guidance scale w (0 = unconditional, 1 = conditional, > 1 = guided; default: the training run\'s --guidance), or a comma list: one folder per scale and guidance_grid.png' }),
       async (a) => {
         await sampleCommand({ ...(a as never as SampleArgs), workers: a.workers === 'auto' ? 'auto' : Number(a.workers) }, log, () => useBackend(a.backend as string, log));
       },
@@ -152,10 +164,11 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           .option('dataset', { type: 'string', default: 'mnist', describe: `the real images: ${DATASET_SPEC_FORMS.join(' | ')}` })
           .option('classifier', { type: 'string', describe: 'classifier weights (default: the shipped assets/<dataset>-classifier.safetensors)' })
           .option('n', { type: 'number', describe: 'images on each side (default: all PNGs, at most the held-out set)' })
-          .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON instead of a table' }),
+          .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON instead of a table' })
+          .option('labels', { type: 'string', describe: 'the class each sample was asked for (default: the labels.json that sample writes beside the images folder, when there is one): adds asked-class accuracy' }),
       (a) => {
         evalCommand(
-          { samples: a.samples as string, dataset: a.dataset as string, classifier: a.classifier as string | undefined, n: a.n as number | undefined, json: a.json as boolean },
+          { samples: a.samples as string, dataset: a.dataset as string, classifier: a.classifier as string | undefined, n: a.n as number | undefined, json: a.json as boolean, labels: a.labels as string | undefined },
           log, undefined, () => useBackend(a.backend as string, log),
         );
       },

@@ -2,13 +2,17 @@
  * The forward (noising) process and the training objective of DDPM (Ho et al. 2020).
  */
 import { randn } from '../creation';
-import { mseLoss } from '../ops/loss';
 import { Generator, defaultGenerator } from '../random';
 import { Tensor } from '../tensor';
 import type { NoiseSchedule } from './schedule';
+import { EPS_OBJECTIVE, predictionTarget, weightedMse, type Objective } from './objective';
 
-/** A network that predicts the noise in x_t: eps_theta(x_t, t), with t a [B] tensor of timesteps. */
-export type NoisePredictor = (x: Tensor, t: Tensor) => Tensor;
+/**
+ * A network that predicts the noise in x_t: eps_theta(x_t, t), with t a [B] tensor of
+ * timesteps and, for a class-conditional network, the class of each image (its null class
+ * for the unconditional prediction; see objective.ts for networks that predict v or x_0).
+ */
+export type NoisePredictor = (x: Tensor, t: Tensor, labels?: Int32Array) => Tensor;
 
 /** Per-image coefficients as a [B, 1, 1, 1] tensor, broadcast over the image. */
 export function perImage(values: ArrayLike<number>, x: Tensor): Tensor {
@@ -48,14 +52,24 @@ export function drawTimestepsAndNoise(schedule: NoiseSchedule, shape: number[], 
   return { t, noise };
 }
 
+export interface DenoisingLossOptions {
+  /** what the network predicts and how timesteps are weighted (default: eps, unweighted, as Ho et al.) */
+  objective?: Objective;
+  /** the class of each image, for a class-conditional network (its null class where dropped) */
+  labels?: Int32Array;
+}
+
 /**
- * The denoising loss for given t and noise:
+ * The denoising loss for given t and noise. With the default objective (Ho et al. 2020):
  *   L = mean || noise - eps_theta(sqrt(abar_t) x_0 + sqrt(1 - abar_t) noise, t) ||^2
+ * Other objectives change the target (v or x_0) and weight each image's term by w(t_i).
  */
-export function denoisingLoss(model: NoisePredictor, schedule: NoiseSchedule, x0: Tensor, t: Int32Array, noise: Tensor): LossResult {
+export function denoisingLoss(model: NoisePredictor, schedule: NoiseSchedule, x0: Tensor, t: Int32Array, noise: Tensor, opts: DenoisingLossOptions = {}): LossResult {
+  const objective = opts.objective ?? EPS_OBJECTIVE;
   const noisy = addNoise(schedule, x0, noise, t);
-  const predicted = model(noisy, Tensor.fromBuf(x0.backend.fromArray(Float32Array.from(t)), [t.length], x0.backend));
-  return { loss: mseLoss(predicted, noise), t, noise, noisy };
+  const output = model(noisy, Tensor.fromBuf(x0.backend.fromArray(Float32Array.from(t)), [t.length], x0.backend), opts.labels);
+  const target = predictionTarget(schedule, objective.prediction, x0, noise, t);
+  return { loss: weightedMse(schedule, objective, output, target, t), t, noise, noisy };
 }
 
 /**

@@ -1,3 +1,4 @@
 export * from './schedule';
 export * from './forward';
 export * from './samplers';
+export * from './objective';

@@ -19,6 +19,7 @@ export interface StepResult {
 
 export interface Sampler {
   readonly name: string;
+  readonly schedule: NoiseSchedule;
   /** the timesteps to visit, from most noisy to t = 0 */
   readonly timesteps: number[];
   step(predictedNoise: Tensor, t: number, x: Tensor, generator: Generator): StepResult;

@@ -15,6 +15,8 @@
  *   coverage     how many samples the classifier puts in each class, and the evenness of
  *                that histogram: its entropy divided by log(numClasses), 1 when every class
  *                is equally common, 0 when all samples fall in one class (mode collapse).
+ *   asked        for samples drawn with a class asked for (class-conditional models): the
+ *                share whose most probable class is the asked one, overall and per class.
  *
  * Scores are comparable only with the same classifier file and the same N.
  */
@@ -142,6 +144,23 @@ export interface SampleQuality {
   /** share of samples with max softmax > threshold */
   recognized: number;
   coverage: ClassCoverage;
+  /** with askedLabels: the share of samples classified as the class asked for, overall and per asked class (null where none was asked) */
+  asked?: { accuracy: number; perClass: (number | null)[] };
+}
+
+/** The share of samples whose predicted class is the asked one, overall and per asked class. */
+export function askedClassAccuracy(predicted: ArrayLike<number>, asked: ArrayLike<number>, numClasses: number): { accuracy: number; perClass: (number | null)[] } {
+  if (predicted.length !== asked.length) throw new Error(`askedClassAccuracy: ${asked.length} asked classes for ${predicted.length} samples`);
+  const hits = new Array<number>(numClasses).fill(0);
+  const total = new Array<number>(numClasses).fill(0);
+  for (let i = 0; i < asked.length; i++) {
+    const y = asked[i];
+    if (!(Number.isInteger(y) && y >= 0 && y < numClasses)) throw new Error(`askedClassAccuracy: asked class ${y} of sample ${i} is outside [0, ${numClasses})`);
+    total[y]++;
+    if (predicted[i] === y) hits[y]++;
+  }
+  const all = hits.reduce((a, b) => a + b, 0);
+  return { accuracy: asked.length ? all / asked.length : 0, perClass: total.map((t, k) => (t ? hits[k] / t : null)) };
 }
 
 export interface EvaluateSamplesOptions {
@@ -150,6 +169,8 @@ export interface EvaluateSamplesOptions {
   reference: RealReference | ImageDataset;
   /** max softmax above which a sample counts as recognized (default 0.9) */
   threshold?: number;
+  /** the class each sample was asked for (class-conditional samples), to score asked-class accuracy */
+  askedLabels?: ArrayLike<number>;
 }
 
 /**
@@ -170,12 +191,14 @@ export function evaluateSamples(images: Float32Array, n: number, c: number, h: n
   }
   const out = classify(classifier, clamped, n);
   const fid = frechetDistance(featureStats(out.features, n, out.featureDim), reference.stats);
+  const predicted = argmaxRows(out.probs, n, out.numClasses);
   return {
     n,
     fid,
     floor: reference.floor,
     referenceN: reference.stats.count,
     recognized: recognizedShare(out.probs, n, out.numClasses, opts.threshold ?? RECOGNIZED_THRESHOLD),
-    coverage: classCoverage(argmaxRows(out.probs, n, out.numClasses), out.numClasses),
+    coverage: classCoverage(predicted, out.numClasses),
+    ...(opts.askedLabels ? { asked: askedClassAccuracy(predicted, opts.askedLabels, out.numClasses) } : {}),
   };
 }

@@ -4,7 +4,7 @@
  * Linear weight [out, in], Conv2d weight [cout, cin, kh, kw], biases [out], norm weight/bias [c].
  */
 import { conv2d, Conv2dOptions, groupNorm, layerNorm, upsampleNearest2d } from '../ops';
-import { ones, zeros } from '../creation';
+import { fromArray, ones, zeros } from '../creation';
 import { Generator, defaultGenerator } from '../random';
 import { Tensor } from '../tensor';
 import { InitOptions, fanIn, kaimingUniformDefault, uniformInit } from './init';
@@ -173,6 +173,47 @@ export class Upsample extends Module {
 
   forward(x: Tensor): Tensor {
     return upsampleNearest2d(x, this.scaleFactor);
+  }
+}
+
+export interface EmbeddingOptions extends InitOptions {
+  /** a row that starts at zero instead of N(0, 1) (e.g. the null class of classifier-free guidance) */
+  zeroRow?: number;
+}
+
+/**
+ * A lookup table of learned vectors: index i -> weight[i], [B] -> [B, dim] (PyTorch's
+ * nn.Embedding, rows initialised N(0, 1)). Computed as onehot(indices) @ weight, so the
+ * gradient is the matmul's: row i of dWeight sums the output gradients of the images that
+ * looked it up, and rows nobody looked up get zero.
+ */
+export class Embedding extends Module {
+  readonly weight: Tensor; // [num, dim]
+
+  constructor(
+    readonly numEmbeddings: number,
+    readonly embeddingDim: number,
+    opts: EmbeddingOptions = {},
+  ) {
+    super();
+    checkPositive('Embedding', { numEmbeddings, embeddingDim });
+    const g = opts.generator ?? defaultGenerator;
+    const data = Float32Array.from({ length: numEmbeddings * embeddingDim }, () => g.normal());
+    if (opts.zeroRow !== undefined) data.fill(0, opts.zeroRow * embeddingDim, (opts.zeroRow + 1) * embeddingDim);
+    this.weight = this.registerParameter('weight', fromArray(data, [numEmbeddings, embeddingDim]));
+  }
+
+  /** indices [B] (integers in [0, numEmbeddings)) -> [B, embeddingDim] */
+  forward(indices: ArrayLike<number>): Tensor {
+    const n = this.numEmbeddings;
+    const onehot = new Float32Array(indices.length * n);
+    for (let b = 0; b < indices.length; b++) {
+      const i = indices[b];
+      if (!(Number.isInteger(i) && i >= 0 && i < n)) throw new Error(`Embedding(${n} x ${this.embeddingDim}): index ${i} at position ${b} is not an integer in [0, ${n})`);
+      onehot[b * n + i] = 1;
+    }
+    const w = this.weight;
+    return Tensor.fromBuf(w.backend.fromArray(onehot), [indices.length, n], w.backend).matmul(w);
   }
 }
 

@@ -7,6 +7,7 @@
  * With L levels, ch_l = baseChannels * channelMults[l]:
  *
  *   e = time_mlp(sinusoidal(t))                       [B, timeDim]
+ *   e = e + class_emb[y]                              class-conditional only (numClasses > 0)
  *   h = conv_in(x)                                    [B, ch_0, H, W]
  *   for l = 0 .. L-1:    h = down{l}.res(h, e) (+ down{l}.attn)  -> skip s_l
  *                        h = down{l}.down(h)          stride-2 conv, not on the last level
@@ -18,12 +19,20 @@
  * With numResBlocks = R > 1 each level holds R blocks, named `down{l}.res.{r}` (and
  * `down{l}.attn.{r}` after each); the skip is taken after the last one, and the up level
  * joins it before its first block. R = 1 gives exactly the reference names `down{l}.res`.
+ *
+ * Class conditioning (numClasses = K > 0): a table of K + 1 learned vectors, one per class
+ * and a last "null" one (index K) meaning "no class given", added to the time embedding, so
+ * every ResBlock's channel shift depends on the class too. Training replaces the class by
+ * the null one for a share of the images, so one network learns both the conditional and
+ * the unconditional prediction that classifier-free guidance mixes (diffusion/objective.ts).
+ * The null row starts at zero: an untrained conditional UNet given the null class computes
+ * exactly what the unconditional UNet with the same other weights computes.
  */
 import { concat, upsampleNearest2d } from '../ops';
 import { Generator } from '../random';
 import { Tensor } from '../tensor';
 import { SelfAttention2d } from './attention';
-import { Conv2d, GroupNorm, Linear, SiLU } from './layers';
+import { Conv2d, Embedding, GroupNorm, Linear, SiLU } from './layers';
 import { Module, ModuleList, Sequential } from './module';
 import { ResBlock } from './resblock';
 import { sinusoidalEmbedding } from './time-embedding';
@@ -47,6 +56,8 @@ export interface UNetConfig {
   timeDim: number;
   /** GroupNorm groups (every channel count must divide by it) */
   groups: number;
+  /** class-conditional with this many classes (plus a null class); 0 or absent = unconditional */
+  numClasses?: number;
 }
 
 /** Named configurations. `unet-tiny` is the reference network of reference-unet.md (793,697 parameters for 1 channel). */
@@ -95,6 +106,9 @@ export function validateUNetConfig(config: UNetConfig): UNetConfig {
   }
   if (typeof c.midAttention !== 'boolean') throw new Error(`UNet config: midAttention must be true or false, got ${JSON.stringify(c.midAttention)}`);
   if (config.timeFeatures % 2 !== 0) throw new Error(`UNet config: timeFeatures must be even (half sin, half cos), got ${config.timeFeatures}`);
+  if (c.numClasses !== undefined && !(Number.isInteger(c.numClasses) && (c.numClasses as number) >= 0)) {
+    throw new Error(`UNet config: numClasses must be an integer >= 0 (0 = unconditional), got ${JSON.stringify(c.numClasses)}`);
+  }
   for (const m of mults) {
     const ch = config.baseChannels * m;
     if (ch % config.groups !== 0) throw new Error(`UNet config: ${ch} channels (baseChannels ${config.baseChannels} x ${m}) do not divide into ${config.groups} groups`);
@@ -177,6 +191,10 @@ export class UNet extends Module {
   readonly ups: UNetLevel[] = [];
   readonly outNorm: GroupNorm;
   readonly outConv: Conv2d;
+  /** [numClasses + 1, timeDim]: one vector per class, the last one the null class (class-conditional only) */
+  readonly classEmb: Embedding | null;
+  /** numClasses (0 = unconditional); the null class's index when conditional */
+  readonly numClasses: number;
 
   constructor(config: UNetConfig, opts: UNetOptions = {}) {
     super();
@@ -208,6 +226,9 @@ export class UNet extends Module {
     }
     this.outNorm = this.registerModule('out_norm', new GroupNorm(cfg.groups, ch[0]));
     this.outConv = this.registerModule('out_conv', new Conv2d(ch[0], cfg.inChannels, 3, { padding: 1, ...init }));
+    // last, so the other weights are drawn exactly as in the unconditional network of the same seed
+    this.numClasses = cfg.numClasses ?? 0;
+    this.classEmb = this.numClasses > 0 ? this.registerModule('class_emb', new Embedding(this.numClasses + 1, cfg.timeDim, { zeroRow: this.numClasses, ...init })) : null;
   }
 
   /** e = time_mlp(sinusoidal(t)): timesteps [B] -> [B, timeDim] */
@@ -215,11 +236,16 @@ export class UNet extends Module {
     return this.timeMlp.forward(sinusoidalEmbedding(t, this.config.timeFeatures));
   }
 
-  /** x_t [B, C, H, W] and timesteps t [B] (floats) -> predicted noise eps [B, C, H, W] */
-  forward(x: Tensor, t: Tensor | ArrayLike<number>): Tensor {
+  /**
+   * x_t [B, C, H, W], timesteps t [B] (floats) and, for a class-conditional UNet, the class of
+   * each image (numClasses = the null class; absent = all null) -> the prediction [B, C, H, W]
+   * (eps, or v or x_0 when trained so: see diffusion/objective.ts)
+   */
+  forward(x: Tensor, t: Tensor | ArrayLike<number>, labels?: ArrayLike<number>): Tensor {
     const steps = t instanceof Tensor ? t : Tensor.fromBuf(x.backend.fromArray(Float32Array.from(t)), [t.length], x.backend);
-    this.checkInputs(x, steps);
-    const e = this.timeEmbedding(steps); // [B, timeDim]
+    this.checkInputs(x, steps, labels);
+    let e = this.timeEmbedding(steps); // [B, timeDim]
+    if (this.classEmb) e = e.add(this.classEmb.forward(labels ?? new Int32Array(x.shape[0]).fill(this.numClasses)));
     let h = this.convIn.forward(x); // [B, ch_0, H, W]
     const skips: Tensor[] = [];
     for (const level of this.downs) {
@@ -236,7 +262,7 @@ export class UNet extends Module {
     return this.outConv.forward(this.outNorm.forward(h).silu());
   }
 
-  private checkInputs(x: Tensor, t: Tensor): void {
+  private checkInputs(x: Tensor, t: Tensor, labels?: ArrayLike<number>): void {
     const { inChannels } = this.config;
     const L = this.channels.length;
     const factor = 2 ** (L - 1);
@@ -246,14 +272,21 @@ export class UNet extends Module {
       throw new Error(`UNet: height and width must divide by ${factor} (${L} levels, each but the last halves them), got ${hh}x${ww}`);
     }
     if (t.ndim !== 1 || t.shape[0] !== b) throw new Error(`UNet: timesteps must be [${b}] (one per image), got [${t.shape}]`);
+    if (labels === undefined) return;
+    if (this.numClasses === 0) throw new Error('UNet: class labels were given to an unconditional network (numClasses 0)');
+    if (labels.length !== b) throw new Error(`UNet: ${labels.length} class labels for a batch of ${b}`);
+    for (let i = 0; i < b; i++) {
+      const y = labels[i];
+      if (!(Number.isInteger(y) && y >= 0 && y <= this.numClasses)) throw new Error(`UNet: class label ${y} at position ${i} is not an integer in [0, ${this.numClasses}] (${this.numClasses} = the null class)`);
+    }
   }
 }
 
 /**
  * Build a UNet from a preset name (see UNET_PRESETS) or a full config;
- * `inChannels` overrides the preset's (3 for CIFAR-10).
+ * `inChannels` overrides the preset's (3 for CIFAR-10); `numClasses` > 0 makes it class-conditional.
  */
-export function createUNet(presetOrConfig: string | UNetConfig, opts: UNetOptions & { inChannels?: number } = {}): UNet {
+export function createUNet(presetOrConfig: string | UNetConfig, opts: UNetOptions & { inChannels?: number; numClasses?: number } = {}): UNet {
   let config: UNetConfig;
   if (typeof presetOrConfig === 'string') {
     const preset = UNET_PRESETS[presetOrConfig];
@@ -263,6 +296,7 @@ export function createUNet(presetOrConfig: string | UNetConfig, opts: UNetOption
     config = { ...presetOrConfig };
   }
   if (opts.inChannels !== undefined) config.inChannels = opts.inChannels;
+  if (opts.numClasses) config.numClasses = opts.numClasses;
   return new UNet(config, { generator: opts.generator });
 }
 

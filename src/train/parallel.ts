@@ -20,6 +20,7 @@ import * as path from 'path';
 import { MessageChannel, MessagePort, Worker, receiveMessageOnPort } from 'worker_threads';
 import { noGrad } from '../autograd';
 import { denoisingLoss, type NoisePredictor } from '../diffusion/forward';
+import { EPS_OBJECTIVE, type Objective } from '../diffusion/objective';
 import { concat } from '../ops/shape';
 import type { NoiseSchedule, ScheduleConfig } from '../diffusion/schedule';
 import type { UNet, UNetConfig } from '../nn/unet';
@@ -34,6 +35,8 @@ export interface WorkerInit {
   index: number;
   /** images per forward/backward pass of a shard */
   microBatch: number;
+  /** what the network predicts and how the loss weights timesteps */
+  objective: Objective;
 }
 
 /** Forward + backward of the denoising loss on a shard (a training step). */
@@ -45,6 +48,8 @@ export interface ShardRequest {
   shape: number[];
   t: Int32Array;
   noise: Float32Array;
+  /** the class of each image of the shard (class-conditional runs, after label dropout) */
+  labels?: Int32Array;
 }
 
 /** The noise prediction for a shard, in eval mode and without a graph (a sampling step). */
@@ -55,6 +60,7 @@ export interface ForwardRequest {
   x: Float32Array;
   shape: number[];
   t: Float32Array;
+  labels?: Int32Array;
 }
 
 export interface ShardResult {
@@ -89,15 +95,20 @@ export function shardSizes(batch: number, parts: number): number[] {
  * Smaller passes have smaller activations, which stay in the CPU's caches: on the 2-core
  * machines a unet-tiny step at batch 64 on one thread took 8.3 s in one pass, 6.2 s in passes of
  * 16 and 5.9 s in passes of 32 (bench/train-step.ts --micro-batch).
- * Returns the weighted loss, or a non-finite number as soon as a pass's loss is one (then
- * without its backward: the caller stops before updating).
+ * `objective` (default eps, unweighted) and `labels` (class-conditional runs) are passed to
+ * denoisingLoss. Returns the weighted loss, or a non-finite number as soon as a pass's loss
+ * is one (then without its backward: the caller stops before updating).
  */
-export function accumulateGradients(model: UNet, schedule: NoiseSchedule, x0: Tensor, t: Int32Array, noise: Tensor, microBatch: number, weight = 1): number {
+export function accumulateGradients(
+  model: UNet, schedule: NoiseSchedule, x0: Tensor, t: Int32Array, noise: Tensor, microBatch: number, weight = 1,
+  opts: { objective?: Objective; labels?: Int32Array } = {},
+): number {
   const n = x0.shape[0];
   let total = 0;
   for (let start = 0; start < n; start += microBatch) {
     const end = Math.min(n, start + microBatch);
-    const { loss } = denoisingLoss((x, tt) => model.forward(x, tt), schedule, x0.slice(0, start, end), t.slice(start, end), noise.slice(0, start, end));
+    const labels = opts.labels?.slice(start, end);
+    const { loss } = denoisingLoss((x, tt, y) => model.forward(x, tt, y), schedule, x0.slice(0, start, end), t.slice(start, end), noise.slice(0, start, end), { objective: opts.objective, labels });
     const value = loss.item();
     if (!Number.isFinite(value)) return value;
     const w = (weight * (end - start)) / n;
@@ -109,7 +120,7 @@ export function accumulateGradients(model: UNet, schedule: NoiseSchedule, x0: Te
 
 /** The noise predictor a sampler calls: the model itself, or its batches split over `parallel`'s threads. */
 export function noisePredictor(model: UNet, parallel: DataParallel | null): NoisePredictor {
-  return parallel ? parallel.predictor(model) : (x, t) => model.forward(x, t);
+  return parallel ? parallel.predictor(model) : (x, t, labels) => model.forward(x, t, labels);
 }
 
 /** How long the main thread waits for one shard before giving up. */
@@ -123,9 +134,9 @@ export class DataParallel {
    * `threads` in all, the main thread included (threads - 1 workers are started); each thread
    * runs its shard in passes of at most `microBatch` images (accumulateGradients). `backend`
    * is what the workers start: a spec ('gpujs:webasm') or a running backend's name
-   * ('gpujs-webasm', the same).
+   * ('gpujs-webasm', the same). `objective` is the training objective of lossAndGradients.
    */
-  constructor(readonly threads: number, backend: string, model: UNet, schedule: NoiseSchedule, readonly microBatch = Infinity) {
+  constructor(readonly threads: number, backend: string, model: UNet, schedule: NoiseSchedule, readonly microBatch = Infinity, readonly objective: Objective = EPS_OBJECTIVE) {
     if (!(Number.isInteger(threads) && threads >= 2)) throw new Error(`DataParallel: threads must be an integer >= 2, got ${threads}`);
     const backendSpec = backend.replace(/^gpujs-/, 'gpujs:');
     const sab = new SharedArrayBuffer(4 * threads);
@@ -135,7 +146,7 @@ export class DataParallel {
     const file = path.join(__dirname, fromSource ? 'worker.ts' : 'worker.js');
     for (let i = 1; i < threads; i++) {
       const { port1, port2 } = new MessageChannel();
-      const init: WorkerInit = { backendSpec, modelConfig: model.config, schedule: schedule.config, port: port2, flags: sab, index: i, microBatch };
+      const init: WorkerInit = { backendSpec, modelConfig: model.config, schedule: schedule.config, port: port2, flags: sab, index: i, microBatch, objective };
       const worker = new Worker(file, {
         workerData: init,
         transferList: [port2],
@@ -149,9 +160,9 @@ export class DataParallel {
   /**
    * The loss of the batch (mean over all its pixels, as in the single-thread step) and its
    * gradient in every parameter's .grad. `t` and `noise` are drawn by the caller for the
-   * whole batch (Algorithm 1).
+   * whole batch (Algorithm 1), and so are the class `labels` of a class-conditional run.
    */
-  lossAndGradients(model: UNet, schedule: NoiseSchedule, x0: Tensor, t: Int32Array, noise: Tensor): number {
+  lossAndGradients(model: UNet, schedule: NoiseSchedule, x0: Tensor, t: Int32Array, noise: Tensor, labels?: Int32Array): number {
     const batch = x0.shape[0];
     const sizes = shardSizes(batch, this.threads);
     const per = x0.size / batch;
@@ -169,12 +180,13 @@ export class DataParallel {
         shape: [end - start, ...x0.shape.slice(1)],
         t: t.slice(start, end),
         noise: noiseHost.slice(start * per, end * per),
+        labels: labels?.slice(start, end),
       };
       return { message, transfer: [message.x0.buffer, message.t.buffer, message.noise.buffer] as ArrayBuffer[] };
     });
     const own = sizes[0];
     // shard 0 here, its gradients weighted by its share of the batch
-    let total = accumulateGradients(model, schedule, x0.slice(0, 0, own), t.slice(0, own), noise.slice(0, 0, own), this.microBatch, own / batch);
+    let total = accumulateGradients(model, schedule, x0.slice(0, 0, own), t.slice(0, own), noise.slice(0, 0, own), this.microBatch, own / batch, { objective: this.objective, labels: labels?.slice(0, own) });
 
     noGrad(() => {
       sizes.slice(1).forEach((size, k) => {
@@ -201,10 +213,10 @@ export class DataParallel {
   predictor(model: UNet): NoisePredictor {
     const weights = concatArrays(model.namedParameters().map(([, p]) => p.toArray()));
     const sent = new Set<number>();
-    return (x: Tensor, t: Tensor) => {
+    return (x: Tensor, t: Tensor, labels?: Int32Array) => {
       const batch = x.shape[0];
       const sizes = shardSizes(batch, this.threads);
-      if (sizes.length === 1) return model.forward(x, t);
+      if (sizes.length === 1) return model.forward(x, t, labels);
       const per = x.size / batch;
       const xHost = x.toArray();
       const tHost = t.toArray();
@@ -215,11 +227,12 @@ export class DataParallel {
           x: xHost.slice(start * per, end * per),
           shape: [end - start, ...x.shape.slice(1)],
           t: tHost.slice(start, end),
+          labels: labels?.slice(start, end),
         };
         sent.add(k);
         return { message, transfer: [message.x.buffer, message.t.buffer] as ArrayBuffer[] };
       });
-      const parts = [model.forward(x.slice(0, 0, sizes[0]), t.slice(0, 0, sizes[0]))];
+      const parts = [model.forward(x.slice(0, 0, sizes[0]), t.slice(0, 0, sizes[0]), labels?.slice(0, sizes[0]))];
       sizes.slice(1).forEach((size, k) => {
         const output = this.receive(k).output!;
         parts.push(Tensor.fromBuf(x.backend.fromArray(output), [size, ...x.shape.slice(1)], x.backend));

@@ -5,21 +5,28 @@
  * plot), sample grids along the way, Ctrl-C that saves before exiting, and a NaN guard that
  * stops the run and keeps the last good checkpoint.
  *
- * The loop itself (see `trainStep`) is the five lines of Algorithm 1:
+ * The loop itself is the five lines of Algorithm 1:
  *   x0 ~ data;  t ~ Uniform{0..T-1};  eps ~ N(0, I)
  *   loss = || eps - eps_theta(sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, t) ||^2
  *   take a gradient step on loss
+ * with three changes that buy quality at a short run's budget, each a switch in TrainConfig:
+ * the network predicts v instead of eps and the loss weights timesteps by min-SNR-5
+ * (diffusion/objective.ts), the learning rate decays to 0 by the last step, and the network
+ * is told the digit's class (dropped to the null class for 10% of the images, so classifier-
+ * free guidance can mix both predictions when sampling). `--condition none --prediction eps
+ * --loss-weighting none --lr-decay constant` is Ho et al.'s unconditional DDPM.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Backend } from '../backend/backend';
 import { getBackend, setBackend } from '../backend/registry';
-import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../checkpoint/training';
+import { loadTrainingCheckpoint, readTrainingCheckpointInfo, saveTrainingCheckpoint } from '../checkpoint/training';
 import { tensor } from '../creation';
 import { loadDataset } from '../data';
 import { DataLoader } from '../data/loader';
 import type { ImageDataset } from '../data/dataset';
-import { drawTimestepsAndNoise } from '../diffusion/forward';
+import { drawTimestepsAndNoise, type NoisePredictor } from '../diffusion/forward';
+import { asNoisePredictor, checkObjective, guidedPredictor, LOSS_WEIGHTINGS, PREDICTIONS, type LossWeighting, type Objective, type Prediction } from '../diffusion/objective';
 import { accumulateGradients, DataParallel, noisePredictor } from './parallel';
 import { DdimSampler, DdpmSampler, type Sampler } from '../diffusion/samplers';
 import { NoiseSchedule, type BetaSchedule } from '../diffusion/schedule';
@@ -50,6 +57,19 @@ export interface TrainConfig {
   lr: number;
   /** linear learning-rate warmup steps */
   warmup: number;
+  /** after the warmup: keep lr constant (Ho et al.) or decay it to 0 by the last step along a cosine */
+  lrDecay: 'constant' | 'cosine';
+  /** what the network predicts: 'eps' (Ho et al. 2020), 'v' (Salimans & Ho 2022) or 'x0' */
+  prediction: Prediction;
+  /** how the loss weights timesteps: 'none' or 'min-snr' (Hang et al. 2023), with snrGamma */
+  lossWeighting: LossWeighting;
+  snrGamma: number;
+  /** 'none' (unconditional) or 'class' (a class embedding in the UNet, for classifier-free guidance) */
+  condition: 'none' | 'class';
+  /** class-conditional runs: the share of training images whose class is replaced by the null class */
+  condDropout: number;
+  /** class-conditional runs: the guidance scale w of the sample grids and evaluations */
+  guidance: number;
   /** EMA decay of the weights used for sampling */
   emaDecay: number;
   /** clip the gradient's global norm to this (0 = off; Ho et al. clip to 1) */
@@ -99,6 +119,13 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   batchSize: 32,
   lr: 1e-3,
   warmup: 100,
+  lrDecay: 'cosine',
+  prediction: 'v',
+  lossWeighting: 'min-snr',
+  snrGamma: 5,
+  condition: 'class',
+  condDropout: 0.1,
+  guidance: 2,
   emaDecay: 0.999,
   gradClip: 1,
   seed: 0,
@@ -147,9 +174,15 @@ function stepName(step: number): string {
   return `step_${String(step).padStart(6, '0')}`;
 }
 
+/** The objective of a run's config. */
+export function objectiveOf(cfg: Pick<TrainConfig, 'prediction' | 'lossWeighting' | 'snrGamma'>): Objective {
+  return { prediction: cfg.prediction, weighting: cfg.lossWeighting, snrGamma: cfg.snrGamma };
+}
+
 /** The pieces of a run, built from a config: also what `sample` rebuilds from a checkpoint. */
 export function buildRun(cfg: TrainConfig, dataset: ImageDataset) {
-  const model = createUNet(cfg.model, { inChannels: dataset.channels, generator: new Generator(cfg.seed) });
+  const numClasses = cfg.condition === 'class' ? dataset.numClasses : 0;
+  const model = createUNet(cfg.model, { inChannels: dataset.channels, numClasses, generator: new Generator(cfg.seed) });
   const optimizer = new Adam(model.namedParameters(), { lr: cfg.lr, betas: [0.9, 0.999], eps: 1e-8 });
   const ema = new EMA(model, { decay: cfg.emaDecay });
   const schedule = new NoiseSchedule({ numTimesteps: cfg.timesteps, schedule: cfg.betaSchedule });
@@ -160,13 +193,42 @@ export function makeSampler(kind: 'ddpm' | 'ddim', schedule: NoiseSchedule, step
   return kind === 'ddpm' ? new DdpmSampler(schedule) : new DdimSampler(schedule, { numSteps: Math.min(steps, schedule.T), eta });
 }
 
+/** What to ask a class-conditional network for: a class per image and the guidance scale. */
+export interface SamplingCondition {
+  labels: Int32Array;
+  guidance: number;
+}
+
+/**
+ * What the samplers call: the network (or its batches split over `parallel`), guided towards
+ * `condition`'s classes when given (the null class otherwise), turned into an eps prediction.
+ */
+export function samplerInput(model: UNet, parallel: DataParallel | null, schedule: NoiseSchedule, prediction: Prediction, condition?: SamplingCondition): NoisePredictor {
+  let predict = noisePredictor(model, parallel);
+  if (condition) predict = guidedPredictor(predict, condition.labels, condition.guidance, model.numClasses);
+  return asNoisePredictor(predict, schedule, prediction);
+}
+
+/** Balanced classes for n samples: 0, 1, ..., K-1, 0, 1, ... (a grid with K columns shows one class per column). */
+export function balancedLabels(n: number, numClasses: number): Int32Array {
+  return Int32Array.from({ length: n }, (_, i) => i % numClasses);
+}
+
+/**
+ * Replace each class by the null class (index numClasses) with probability p, drawing one
+ * uniform number per image (classifier-free guidance's training, Ho & Salimans 2021).
+ */
+export function dropLabels(labels: Int32Array, p: number, numClasses: number, generator: Generator): Int32Array {
+  return labels.map((y) => (generator.uniform() < p ? numClasses : y));
+}
+
 /** Sample with the EMA weights (swapped in, then the training weights are put back). */
-export function sampleWithEma(model: UNet, ema: EMA, sampler: Sampler, shape: number[], seed: number, parallel: DataParallel | null = null) {
+export function sampleWithEma(model: UNet, ema: EMA, sampler: Sampler, shape: number[], seed: number, parallel: DataParallel | null = null, prediction: Prediction = 'eps', condition?: SamplingCondition) {
   ema.store(model);
   ema.copyTo(model);
   try {
     model.eval();
-    return sampleWithSnapshots(noisePredictor(model, parallel), sampler, shape, new Generator(seed));
+    return sampleWithSnapshots(samplerInput(model, parallel, sampler.schedule, prediction, condition), sampler, shape, new Generator(seed));
   } finally {
     ema.restore(model);
     model.train();
@@ -216,6 +278,30 @@ export function validateTrainConfig(cfg: TrainConfig): void {
   if (!(cfg.gradClip >= 0)) throw new Error(`train: --grad-clip must be >= 0, got ${cfg.gradClip}`);
   if (!Number.isInteger(cfg.seed)) throw new Error(`train: --seed must be an integer, got ${cfg.seed}`);
   if (cfg.sampler !== 'ddpm' && cfg.sampler !== 'ddim') throw new Error(`train: --sampler must be ddpm or ddim, got ${cfg.sampler}`);
+  if (cfg.lrDecay !== 'constant' && cfg.lrDecay !== 'cosine') throw new Error(`train: --lr-decay must be constant or cosine, got ${cfg.lrDecay}`);
+  if (cfg.lrDecay === 'cosine' && cfg.warmup >= cfg.steps) throw new Error(`train: --lr-decay cosine needs --warmup (${cfg.warmup}) below --steps (${cfg.steps})`);
+  if (!PREDICTIONS.includes(cfg.prediction)) throw new Error(`train: --prediction must be one of ${PREDICTIONS.join(', ')}, got ${cfg.prediction}`);
+  if (!LOSS_WEIGHTINGS.includes(cfg.lossWeighting)) throw new Error(`train: --loss-weighting must be one of ${LOSS_WEIGHTINGS.join(', ')}, got ${cfg.lossWeighting}`);
+  if (!(cfg.snrGamma > 0)) throw new Error(`train: --snr-gamma must be > 0, got ${cfg.snrGamma}`);
+  checkObjective(objectiveOf(cfg), 'train');
+  if (cfg.condition !== 'none' && cfg.condition !== 'class') throw new Error(`train: --condition must be none or class, got ${cfg.condition}`);
+  if (!(cfg.condDropout >= 0 && cfg.condDropout <= 1)) throw new Error(`train: --cond-dropout must be in [0, 1], got ${cfg.condDropout}`);
+  if (!(Number.isFinite(cfg.guidance) && cfg.guidance >= 0)) throw new Error(`train: --guidance must be a finite number >= 0, got ${cfg.guidance}`);
+}
+
+/**
+ * The settings that change what the network computes must match the checkpoint a run
+ * resumes from (older checkpoints, from before these settings, were eps-predicting and
+ * unconditional).
+ */
+function checkResumeMatches(file: string, cfg: TrainConfig): void {
+  const saved = readTrainingCheckpointInfo(file).config as Partial<TrainConfig>;
+  const was = { condition: saved.condition ?? 'none', prediction: saved.prediction ?? 'eps' };
+  for (const [key, flag] of [['condition', 'condition'], ['prediction', 'prediction']] as const) {
+    if (was[key] !== cfg[key]) {
+      throw new Error(`train: --resume: '${file}' was trained with --${flag} ${was[key]}, but this run asks for --${flag} ${cfg[key]}; pass --${flag} ${was[key]} to continue it`);
+    }
+  }
 }
 
 /**
@@ -246,7 +332,9 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
   const loader = new DataLoader(dataset, { batchSize: cfg.batchSize, seed: cfg.seed, horizontalFlip: dataset.channels === 3 });
   const { model, optimizer, ema, schedule } = buildRun(cfg, dataset);
   const generator = new Generator(cfg.seed + 1); // draws t and the noise of Algorithm 1
-  const lrAt = lrSchedule({ lr: cfg.lr, warmupSteps: cfg.warmup });
+  const lrAt = lrSchedule({ lr: cfg.lr, warmupSteps: cfg.warmup, decay: cfg.lrDecay, totalSteps: cfg.steps });
+  const objective = objectiveOf(cfg);
+  const numClasses = model.numClasses; // 0 = unconditional
   const savedConfig = { ...cfg, dataset: typeof cfg.dataset === 'string' ? cfg.dataset : cfg.dataset.name, resume: false, imageShape: [dataset.channels, dataset.height, dataset.width], modelConfig: model.config };
 
   // ---- resume
@@ -255,6 +343,7 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
   const resumeFrom = cfg.resume === true ? checkpointFile : cfg.resume || null;
   if (resumeFrom) {
     if (!fs.existsSync(resumeFrom)) throw new Error(`train: --resume: no checkpoint at '${resumeFrom}'`);
+    checkResumeMatches(resumeFrom, cfg);
     const info = loadTrainingCheckpoint(resumeFrom, { model, ema, optimizer });
     step = info.step;
     generator.setState((info.rng as { trainer: ReturnType<Generator['getState']> }).trainer);
@@ -279,17 +368,20 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
   // sample quality every evalEvery steps (src/metrics/training-eval.ts); built now, so a missing classifier fails before training
   const evaluator = cfg.evalEvery > 0 ? new TrainingEvaluator({ outDir: out, dataset: cfg.dataset, n: cfg.evalSamples, classifier: cfg.evalClassifier, resumedStep: step }) : null;
   // data parallelism: the workers run the same backend, for training steps and sample grids
-  const parallel = cfg.workers > 1 ? new DataParallel(cfg.workers, getBackend().name, model, schedule, cfg.microBatch) : null;
+  const parallel = cfg.workers > 1 ? new DataParallel(cfg.workers, getBackend().name, model, schedule, cfg.microBatch, objective) : null;
+  // class-conditional runs sample balanced classes with guidance cfg.guidance
+  const conditionFor = (n: number): SamplingCondition | undefined => (numClasses > 0 ? { labels: balancedLabels(n, numClasses), guidance: cfg.guidance } : undefined);
   const evaluate = () => {
     const t0 = Date.now();
-    const run = sampleWithEma(model, ema, makeSampler('ddim', schedule, cfg.sampleSteps), [cfg.evalSamples, c, h, w], cfg.seed + 3, parallel);
+    const run = sampleWithEma(model, ema, makeSampler('ddim', schedule, cfg.sampleSteps), [cfg.evalSamples, c, h, w], cfg.seed + 3, parallel, cfg.prediction, conditionFor(cfg.evalSamples));
     return evaluator!.evaluate(step, run.samples.toArray(), c, h, w, (Date.now() - t0) / 1000).line;
   };
   const writeSamples = () => {
     const sampler = makeSampler(cfg.sampler, schedule, cfg.sampleSteps);
-    const run = sampleWithEma(model, ema, sampler, sampleShape, cfg.seed + 2, parallel);
+    const run = sampleWithEma(model, ema, sampler, sampleShape, cfg.seed + 2, parallel, cfg.prediction, conditionFor(cfg.numSamples));
     const file = path.join(out, 'samples', `${stepName(step)}.png`);
-    writeGridPng(file, run.samples.toArray(), cfg.numSamples, c, h, w, { nrow: Math.ceil(Math.sqrt(cfg.numSamples)) });
+    // conditional: one column per class (balancedLabels); unconditional: a square grid
+    writeGridPng(file, run.samples.toArray(), cfg.numSamples, c, h, w, { nrow: numClasses > 0 ? numClasses : Math.ceil(Math.sqrt(cfg.numSamples)) });
     fs.copyFileSync(file, path.join(out, 'samples.png'));
     writeReverseProcessPng(path.join(out, 'reverse_process.png'), run, sampleShape);
     return file;
@@ -299,7 +391,7 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
     plotLossCurve(path.join(out, 'loss.png'), [
       { name: 'loss', xs: history.steps, ys: history.losses },
       { name: 'smoothed', xs: history.steps, ys: history.smoothed },
-    ], { title: 'DDPM TRAINING LOSS', xLabel: 'step', yLabel: 'mse', logY: true });
+    ], { title: 'DDPM TRAINING LOSS', xLabel: 'step', yLabel: objective.weighting === 'none' ? `mse (${objective.prediction})` : `weighted mse (${objective.prediction})`, logY: true });
   };
 
   // ---- Ctrl-C: finish the current step, save, and stop
@@ -313,6 +405,7 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
   const progress = new ProgressBar({ total: cfg.steps, batchSize: cfg.batchSize, stream: hooks.stream, logEvery: cfg.logEvery, startStep: step });
   progress.setState(resumedExtra.smoothing);
   progress.log(`training ${typeof cfg.model === 'string' ? cfg.model : 'custom UNet'} (${model.numParameters().toLocaleString('en-US')} parameters) on ${dataset.name} (${dataset.n} images ${c}x${h}x${w}), backend ${getBackend().name}${cfg.workers > 1 ? ` x ${cfg.workers} threads` : ''}, steps ${step}..${cfg.steps}, batch ${cfg.batchSize}`);
+  progress.log(`  predicting ${cfg.prediction}, loss weighting ${cfg.lossWeighting === 'min-snr' ? `min-SNR-${cfg.snrGamma}` : 'none'}, lr ${cfg.lr} ${cfg.lrDecay === 'cosine' ? 'decaying to 0 (cosine)' : 'constant'} after ${cfg.warmup} warmup steps, ${numClasses > 0 ? `class-conditional (${numClasses} classes, ${cfg.condDropout * 100}% dropped to the null class; grids at guidance ${cfg.guidance})` : 'unconditional'}`);
   let lastLoss = NaN;
   let stopped: TrainResult['stopped'] = 'done';
   try {
@@ -322,11 +415,13 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
       optimizer.lr = lrAt(step);
       // Algorithm 1: t ~ Uniform({0..T-1}), eps ~ N(0, I), loss = ||eps - eps_theta(x_t, t)||^2
       const { t, noise } = drawTimestepsAndNoise(schedule, x0.shape, generator);
+      // classifier-free guidance's training: the class, or for condDropout of the images the null class
+      const labels = numClasses > 0 ? dropLabels(batch.labels, cfg.condDropout, numClasses, generator) : undefined;
       optimizer.zeroGrad();
       if (parallel) {
-        lastLoss = parallel.lossAndGradients(model, schedule, x0, t, noise); // shards on every core
+        lastLoss = parallel.lossAndGradients(model, schedule, x0, t, noise, labels); // shards on every core
       } else {
-        lastLoss = accumulateGradients(model, schedule, x0, t, noise, cfg.microBatch); // in passes of microBatch images
+        lastLoss = accumulateGradients(model, schedule, x0, t, noise, cfg.microBatch, 1, { objective, labels }); // in passes of microBatch images
       }
       if (!Number.isFinite(lastLoss)) {
         stopped = 'nonfinite';

@@ -44,7 +44,7 @@ function forward(req: ForwardRequest): { result: ShardResult; transfer: ArrayBuf
   const output = noGrad(() => {
     const x = Tensor.fromBuf(backend.fromArray(req.x), req.shape, backend);
     const t = Tensor.fromBuf(backend.fromArray(req.t), [req.t.length], backend);
-    return model.forward(x, t).toArray();
+    return model.forward(x, t, req.labels).toArray();
   });
   return { result: { output }, transfer: [output.buffer as ArrayBuffer] };
 }
@@ -58,7 +58,7 @@ function work(req: ShardRequest): { result: ShardResult; transfer: ArrayBuffer[]
   const backend = params[0].backend;
   const x0 = Tensor.fromBuf(backend.fromArray(req.x0), req.shape, backend);
   const noise = Tensor.fromBuf(backend.fromArray(req.noise), req.shape, backend);
-  const loss = accumulateGradients(model, schedule, x0, req.t, noise, init.microBatch);
+  const loss = accumulateGradients(model, schedule, x0, req.t, noise, init.microBatch, 1, { objective: init.objective, labels: req.labels });
   const grads = new Float32Array(req.weights.length);
   let offset = 0;
   for (const p of params) {
