@@ -13,8 +13,9 @@
  * second Node with it and wait for it. TINY_DDPM_SINGLE_THREADED_GC=0 keeps the first process.
  */
 import { spawn } from 'child_process';
+import { hasSingleThreadedGc, SINGLE_THREADED_GC, singleThreadedGcOptedOut } from '../single-threaded-gc';
 
-export const SINGLE_THREADED_GC = '--single-threaded-gc';
+export { SINGLE_THREADED_GC };
 
 /**
  * If this process runs without --single-threaded-gc (and TINY_DDPM_SINGLE_THREADED_GC is not
@@ -24,7 +25,7 @@ export const SINGLE_THREADED_GC = '--single-threaded-gc';
  * handles it (the trainer saves and stops). Returns false when the current process is fine.
  */
 export function relaunchWithSingleThreadedGc(): boolean {
-  if (process.execArgv.includes(SINGLE_THREADED_GC) || process.env.TINY_DDPM_SINGLE_THREADED_GC === '0') return false;
+  if (hasSingleThreadedGc() || singleThreadedGcOptedOut()) return false;
   const child = spawn(process.execPath, [SINGLE_THREADED_GC, ...process.execArgv, ...process.argv.slice(1)], {
     stdio: 'inherit',
     // a child that cannot start relaunches nothing more

@@ -17,10 +17,13 @@
  *
  * Only for a process that has a core to spare: DataParallel training already runs one thread
  * per core, so the trainer never asks for it; bench/kernels.ts measures it (gpujs:webasm-x2).
+ * Like DataParallel it wants Node's --single-threaded-gc; starting the helper without it warns
+ * once (src/single-threaded-gc.ts).
  * Kernels with fewer than MIN_CELLS output cells run on one thread (a hand-off costs about
  * as much as a small kernel).
  */
 import { Worker } from 'worker_threads';
+import { warnWithoutSingleThreadedGc } from '../../single-threaded-gc';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { WebAssemblyKernel } = require('gpu.js/src/backend/web-assembly/kernel');
@@ -67,6 +70,7 @@ let helper: Helper | null = null;
 
 function getHelper(): Helper {
   if (helper) return helper;
+  warnWithoutSingleThreadedGc('webasm kernels on two threads (webasmThreads: 2)');
   const worker = new Worker(HELPER_SOURCE, { eval: true });
   worker.unref();
   const control = new Int32Array(new SharedArrayBuffer(8));
