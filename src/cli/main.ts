@@ -78,7 +78,7 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           .option('num-samples', { type: 'number', default: d.numSamples })
           .option('sampler', { type: 'string', choices: ['ddim', 'ddpm'], default: d.sampler, describe: 'sampler for the grids' })
           .option('sample-steps', { type: 'number', default: d.sampleSteps, describe: 'DDIM steps for the grids' })
-          .option('workers', { type: 'string', default: 'auto', describe: 'threads that share each batch (data parallelism): a number, or auto = one per CPU core on the CPU backends, 1 on gpujs:gpu and ref' })
+          .option('workers', { type: 'string', default: 'auto', describe: 'threads that share each batch (data parallelism): a number, or auto = one per CPU core on the CPU backends, 1 on gpujs:gpu and ref. With 2 or more threads Node should run with --single-threaded-gc, which tiny-ddpm adds by restarting itself (TINY_DDPM_SINGLE_THREADED_GC=0 turns that off)' })
           .option('micro-batch', { type: 'number', default: d.microBatch, describe: 'images per forward/backward pass; each thread accumulates the gradients of its part of the batch over passes of this size (faster on CPUs)' })
           .option('log-every', { type: 'number', default: d.logEvery, describe: 'progress line every N steps (when not on a terminal)' })
           .option('eval-every', { type: 'number', default: d.evalEvery, describe: 'every N steps, score --eval-samples DDIM samples (FID, recognized, coverage) into <out>/eval.csv (0 = off)' })
@@ -132,7 +132,7 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           .option('model', { type: 'string', describe: 'UNet preset, for a plain weights file' })
           .option('image-size', { type: 'number', default: 28, describe: 'image size, for a plain weights file' })
           .option('channels', { type: 'number', default: 1, describe: 'image channels, for a plain weights file' })
-          .option('workers', { type: 'string', default: 'auto', describe: 'threads that share each batch: a number, or auto = one per CPU core on the CPU backends, 1 on gpujs:gpu and ref' })
+          .option('workers', { type: 'string', default: 'auto', describe: 'threads that share each batch: a number, or auto = one per CPU core on the CPU backends, 1 on gpujs:gpu and ref (with --single-threaded-gc, as for train)' })
           .option('out', { type: 'string', describe: 'output folder (default: <checkpoint folder>/sampled)' })
           .option('class', { type: 'string', describe: 'class-conditional checkpoints: the class to draw, or a comma list drawn in turn (default: every class in turn)' })
           .option('guidance', { type: 'string', describe: 'class-conditional checkpoints: classifier-free guidance scale w (0 = unconditional, 1 = conditional, > 1 = guided; default: the training run\'s --guidance), or a comma list: one folder per scale and guidance_grid.png' }),

@@ -21,6 +21,7 @@ import { MessageChannel, MessagePort, Worker, receiveMessageOnPort } from 'worke
 import { noGrad } from '../autograd';
 import { denoisingLoss, type NoisePredictor } from '../diffusion/forward';
 import { EPS_OBJECTIVE, type Objective } from '../diffusion/objective';
+import { warnWithoutSingleThreadedGc } from '../single-threaded-gc';
 import { concat } from '../ops/shape';
 import type { NoiseSchedule, ScheduleConfig } from '../diffusion/schedule';
 import type { UNet, UNetConfig } from '../nn/unet';
@@ -138,6 +139,7 @@ export class DataParallel {
    */
   constructor(readonly threads: number, backend: string, model: UNet, schedule: NoiseSchedule, readonly microBatch = Infinity, readonly objective: Objective = EPS_OBJECTIVE) {
     if (!(Number.isInteger(threads) && threads >= 2)) throw new Error(`DataParallel: threads must be an integer >= 2, got ${threads}`);
+    warnWithoutSingleThreadedGc(`DataParallel on ${threads} threads`);
     const backendSpec = backend.replace(/^gpujs-/, 'gpujs:');
     const sab = new SharedArrayBuffer(4 * threads);
     this.flags = new Int32Array(sab);

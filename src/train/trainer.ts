@@ -279,7 +279,6 @@ export function validateTrainConfig(cfg: TrainConfig): void {
   if (!Number.isInteger(cfg.seed)) throw new Error(`train: --seed must be an integer, got ${cfg.seed}`);
   if (cfg.sampler !== 'ddpm' && cfg.sampler !== 'ddim') throw new Error(`train: --sampler must be ddpm or ddim, got ${cfg.sampler}`);
   if (cfg.lrDecay !== 'constant' && cfg.lrDecay !== 'cosine') throw new Error(`train: --lr-decay must be constant or cosine, got ${cfg.lrDecay}`);
-  if (cfg.lrDecay === 'cosine' && cfg.warmup >= cfg.steps) throw new Error(`train: --lr-decay cosine needs --warmup (${cfg.warmup}) below --steps (${cfg.steps})`);
   if (!PREDICTIONS.includes(cfg.prediction)) throw new Error(`train: --prediction must be one of ${PREDICTIONS.join(', ')}, got ${cfg.prediction}`);
   if (!LOSS_WEIGHTINGS.includes(cfg.lossWeighting)) throw new Error(`train: --loss-weighting must be one of ${LOSS_WEIGHTINGS.join(', ')}, got ${cfg.lossWeighting}`);
   if (!(cfg.snrGamma > 0)) throw new Error(`train: --snr-gamma must be > 0, got ${cfg.snrGamma}`);
@@ -332,7 +331,8 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
   const loader = new DataLoader(dataset, { batchSize: cfg.batchSize, seed: cfg.seed, horizontalFlip: dataset.channels === 3 });
   const { model, optimizer, ema, schedule } = buildRun(cfg, dataset);
   const generator = new Generator(cfg.seed + 1); // draws t and the noise of Algorithm 1
-  const lrAt = lrSchedule({ lr: cfg.lr, warmupSteps: cfg.warmup, decay: cfg.lrDecay, totalSteps: cfg.steps });
+  // cosine: from the peak after the warmup to 0 at the last step (a run no longer than its warmup only warms up)
+  const lrAt = lrSchedule({ lr: cfg.lr, warmupSteps: cfg.warmup, decay: cfg.lrDecay, totalSteps: Math.max(cfg.steps, cfg.warmup + 1) });
   const objective = objectiveOf(cfg);
   const numClasses = model.numClasses; // 0 = unconditional
   const savedConfig = { ...cfg, dataset: typeof cfg.dataset === 'string' ? cfg.dataset : cfg.dataset.name, resume: false, imageShape: [dataset.channels, dataset.height, dataset.width], modelConfig: model.config };
