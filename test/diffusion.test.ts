@@ -6,6 +6,7 @@
 import { expect } from 'chai';
 import { tensor, randn, Generator } from '../src';
 import { NoiseSchedule, addNoise, DdpmSampler, DdimSampler, sample, diffusionLoss } from '../src/diffusion';
+import { asNoisePredictor, epsFromOutput, guidedPredictor, lossWeights, predictionTarget, weightedMse } from '../src/diffusion/objective';
 import type { Tensor } from '../src';
 
 function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string) {
@@ -217,5 +218,131 @@ describe('[unit 5: diffusion] reverse steps with a closed-form model', () => {
     const d = new DdimSampler(s, { numSteps: 4 });
     const x = randn([1, 1, 1, 1]);
     expect(() => d.step(x, 3, x, new Generator(0))).to.throw(/timestep 3 is not one of this sampler's 4 steps/);
+  });
+});
+
+describe('[unit 5: diffusion] objectives: v and x0 prediction, min-SNR weighting, classifier-free guidance', () => {
+  const s = new NoiseSchedule({ numTimesteps: 100 });
+  const t = [0, 7, 50, 99];
+  const x0 = randn([4, 1, 2, 3], { generator: new Generator(11) }).clamp(-1, 1);
+  const eps = randn([4, 1, 2, 3], { generator: new Generator(12) });
+  const per = 6;
+  // float64 coefficients straight from the schedule's definition (running product of 1 - beta)
+  const abar = (ti: number) => {
+    let p = 1;
+    for (let k = 0; k <= ti; k++) p *= 1 - (1e-4 + ((0.02 - 1e-4) * k) / 99);
+    return p;
+  };
+
+  it('targets: eps is the noise, x0 the image, v = sqrt(abar) eps - sqrt(1 - abar) x0 (Salimans & Ho 2022)', () => {
+    const xs = x0.toArray();
+    const es = eps.toArray();
+    close(predictionTarget(s, 'eps', x0, eps, t).toArray(), es, 0, 'eps target');
+    close(predictionTarget(s, 'x0', x0, eps, t).toArray(), xs, 0, 'x0 target');
+    const want = Array.from(xs, (_, i) => {
+      const a = abar(t[Math.floor(i / per)]);
+      return Math.sqrt(a) * es[i] - Math.sqrt(1 - a) * xs[i];
+    });
+    close(predictionTarget(s, 'v', x0, eps, t).toArray(), want, 1e-6, 'v target');
+  });
+
+  it('epsFromOutput turns each exact target back into the noise of x_t, and x0 = sqrt(abar) x_t - sqrt(1 - abar) v', () => {
+    const xt = addNoise(s, x0, eps, t);
+    for (const p of ['eps', 'v', 'x0'] as const) {
+      const back = epsFromOutput(s, p, predictionTarget(s, p, x0, eps, t), xt, t).toArray();
+      // x0-prediction divides by sqrt(1 - abar_0) = 0.01 at t = 0: float32 rounding of x_t grows 100x there
+      close(back, eps.toArray(), p === 'x0' ? 1e-4 : 1e-6, `eps from ${p}`);
+    }
+    const v = predictionTarget(s, 'v', x0, eps, t).toArray();
+    const xtv = xt.toArray();
+    const x0back = Array.from(xtv, (xv, i) => {
+      const a = abar(t[Math.floor(i / per)]);
+      return Math.sqrt(a) * xv - Math.sqrt(1 - a) * v[i];
+    });
+    close(x0back, x0.toArray(), 1e-5, 'x0 from v');
+  });
+
+  it('min-SNR-gamma weights (Hang et al. 2023): eps min(SNR, g)/SNR, v min(SNR, g)/(SNR + 1), x0 min(SNR, g); none = 1', () => {
+    const snrOf = (ti: number) => abar(ti) / (1 - abar(ti));
+    for (const g of [5, 1]) {
+      const want = {
+        eps: t.map((ti) => Math.min(snrOf(ti), g) / snrOf(ti)),
+        v: t.map((ti) => Math.min(snrOf(ti), g) / (snrOf(ti) + 1)),
+        x0: t.map((ti) => Math.min(snrOf(ti), g)),
+      };
+      for (const p of ['eps', 'v', 'x0'] as const) close(lossWeights(s, { prediction: p, weighting: 'min-snr', snrGamma: g }, t), want[p], 1e-9, `${p}, gamma ${g}`);
+    }
+    expect(Array.from(lossWeights(s, { prediction: 'v', weighting: 'none', snrGamma: 5 }, t))).to.deep.equal([1, 1, 1, 1]);
+    // the cap binds at low noise (SNR > gamma) and not at high noise
+    expect(snrOf(0)).to.be.above(5);
+    expect(snrOf(99)).to.be.below(5);
+  });
+
+  it('the weighted loss is (1/B) sum_i w(t_i) mean_i (output - target)^2; unweighted it is the plain MSE', () => {
+    const out = randn([4, 1, 2, 3], { generator: new Generator(13) });
+    const target = predictionTarget(s, 'v', x0, eps, t);
+    const objective = { prediction: 'v', weighting: 'min-snr', snrGamma: 5 } as const;
+    const w = lossWeights(s, objective, t);
+    const o = out.toArray();
+    const tg = target.toArray();
+    let want = 0;
+    for (let b = 0; b < 4; b++) {
+      let m = 0;
+      for (let j = 0; j < per; j++) m += (o[b * per + j] - tg[b * per + j]) ** 2;
+      want += (w[b] * m) / per / 4;
+    }
+    expect(weightedMse(s, objective, out, target, t).item()).to.be.closeTo(want, 1e-6 * want);
+    const plain = weightedMse(s, { ...objective, weighting: 'none' }, out, target, t).item();
+    let mse = 0;
+    for (let i = 0; i < o.length; i++) mse += (o[i] - tg[i]) ** 2 / o.length;
+    expect(plain).to.be.closeTo(mse, 1e-6 * mse);
+  });
+
+  it('a v-predicting network that knows x0: through asNoisePredictor, DDIM estimates x0 exactly at every t and lands on it', () => {
+    // the perfect v-model for the data point x0: v(x_t, t) = (sqrt(abar) x_t - x0) / sqrt(1 - abar)
+    const perfectV = (x: Tensor, tt: Tensor) => {
+      const ti = tt.toArray()[0];
+      const a = s.alphasCumprod[ti];
+      return x.mul(Math.sqrt(a)).sub(x0).mul(1 / Math.sqrt(1 - a));
+    };
+    const predict = asNoisePredictor(perfectV, s, 'v');
+    const sampler = new DdimSampler(s, { numSteps: 4, clipDenoised: false });
+    expect(sampler.timesteps).to.deep.equal([75, 50, 25, 0]);
+    for (const ti of sampler.timesteps) {
+      const xt = addNoise(s, x0, eps, [ti, ti, ti, ti]);
+      const { predOriginal } = sampler.step(predict(xt, tensor([ti, ti, ti, ti])), ti, xt, new Generator(0));
+      close(predOriginal.toArray(), x0.toArray(), 1e-4, `x0 estimate at t = ${ti}`);
+    }
+    const out = sample(predict, sampler, [4, 1, 2, 3], { generator: new Generator(1) });
+    close(out.toArray(), x0.toArray(), 1e-4, 'the sample');
+    // and eps-prediction is passed through untouched
+    expect(asNoisePredictor(perfectV, s, 'eps')).to.equal(perfectV);
+  });
+
+  it('guidance: w = 0 is the null-class output, w = 1 the class output, w mixes u + w (c - u) from one batched call', () => {
+    // a toy conditional model: its output depends on the label through a per-image offset
+    const calls: number[] = [];
+    const model = (x: Tensor, tt: Tensor, labels?: Int32Array) => {
+      calls.push(x.shape[0]);
+      const offsets = Array.from(labels!, (y) => (y === 10 ? -0.5 : 0.1 * y));
+      return x.mul(0.3).add(tensor(offsets, [offsets.length, 1, 1, 1])).add(tt.reshape([tt.shape[0], 1, 1, 1]).mul(0.01));
+    };
+    const x = randn([3, 1, 2, 2], { generator: new Generator(3) });
+    const tt = tensor([5, 5, 5]);
+    const labels = Int32Array.from([2, 7, 0]);
+    const uncond = model(x, tt, new Int32Array(3).fill(10)).toArray();
+    const cond = model(x, tt, labels).toArray();
+    calls.length = 0;
+    close(guidedPredictor(model, labels, 0, 10)(x, tt).toArray(), uncond, 0, 'w = 0');
+    close(guidedPredictor(model, labels, 1, 10)(x, tt).toArray(), cond, 0, 'w = 1');
+    expect(calls).to.deep.equal([3, 3]);
+    for (const w of [0.5, 2, 5]) {
+      const got = guidedPredictor(model, labels, w, 10)(x, tt).toArray();
+      close(got, Array.from(uncond, (u, i) => u + w * (cond[i] - u)), 1e-6, `w = ${w}`);
+    }
+    expect(calls.slice(2)).to.deep.equal([6, 6, 6]); // one pass of 2B images each
+    expect(() => guidedPredictor(model, labels, -1, 10)).to.throw(/guidance must be a finite number >= 0, got -1/);
+    expect(() => guidedPredictor(model, labels, NaN, 10)).to.throw(/guidance must be a finite number >= 0, got NaN/);
+    expect(() => guidedPredictor(model, labels, 2, 10)(randn([2, 1, 2, 2]), tensor([5, 5]))).to.throw(/a batch of 2 images for 3 labels/);
   });
 });

@@ -14,7 +14,7 @@ import type { ImageDataset } from '../src/data/dataset';
 import { loadDataset } from '../src/data';
 import { loadClassifier, saveClassifier, shippedClassifierPath } from '../src/classifier/weights';
 import { trainClassifier } from '../src/classifier/train';
-import { classCoverage, evaluateSamples, normalizedEntropy, realReference, recognizedShare } from '../src/metrics/sample-quality';
+import { classCoverage, evaluateSamples, normalizedEntropy, realReference, recognizedShare, askedClassAccuracy } from '../src/metrics/sample-quality';
 import { readPngFolder } from '../src/metrics/png-folder';
 import { train } from '../src/train/trainer';
 import type { UNetConfig } from '../src/nn/unet';
@@ -85,6 +85,15 @@ describe('[unit 7: evaluation] sample quality', function () {
       const probs = Float32Array.from([0.95, 0.05, 0.5, 0.5, 0.9, 0.1, 0.01, 0.99]);
       expect(recognizedShare(probs, 4, 2)).to.equal(0.5); // 0.95 and 0.99; 0.9 is not > 0.9
       expect(recognizedShare(probs, 4, 2, 0.4)).to.equal(1);
+    });
+
+    it('asked-class accuracy: the share classified as asked, overall and per asked class', () => {
+      const r = askedClassAccuracy([0, 1, 1, 2, 2, 0], [0, 1, 2, 2, 2, 1], 4);
+      expect(r.accuracy).to.be.closeTo(4 / 6, 1e-12);
+      // class 0: 1/1, class 1: 1/2 (the last sample came out 0), class 2: 2/3 (one came out 1), class 3: never asked
+      expect(r.perClass).to.deep.equal([1, 0.5, 2 / 3, null]);
+      expect(() => askedClassAccuracy([0, 1], [0], 4)).to.throw(/1 asked classes for 2 samples/);
+      expect(() => askedClassAccuracy([0], [4], 4)).to.throw(/asked class 4 of sample 0 is outside \[0, 4\)/);
     });
   });
 

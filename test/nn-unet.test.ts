@@ -241,3 +241,71 @@ forEachBackend('[unit 4: nn] UNet golden numbers from PyTorch (float64)', () => 
     });
   }
 });
+
+forEachBackend('[unit 4: nn] class conditioning (an embedding with a null class, added to the time embedding)', () => {
+  const TINY_COND: UNetConfig = { inChannels: 1, baseChannels: 8, channelMults: [1, 2], numResBlocks: 1, attnLevels: [], midAttention: true, timeFeatures: 8, timeDim: 16, groups: 4 };
+
+  it('unet-tiny with 10 classes adds one [11, 128] table, its null row (index 10) zero', () => {
+    const model = createUNet('unet-tiny', { numClasses: 10, generator: new Generator(0) });
+    expect(model.numParameters()).to.equal(793697 + 11 * 128);
+    const last = model.namedParameters().slice(-1)[0];
+    expect(last[0]).to.equal('class_emb.weight');
+    expect(last[1].shape).to.deep.equal([11, 128]);
+    const w = last[1].toArray();
+    expect(Array.from(w.subarray(10 * 128))).to.deep.equal(new Array(128).fill(0));
+    expect(w.subarray(0, 10 * 128).some((v) => v !== 0)).to.equal(true);
+  });
+
+  it('the null class reproduces the unconditional network of the same seed exactly, and no labels means the null class', () => {
+    const plain = createUNet(TINY_COND, { generator: new Generator(7) });
+    const cond = createUNet(TINY_COND, { numClasses: 3, generator: new Generator(7) });
+    // the same weights everywhere else (the table is drawn last)
+    const a = plain.stateDict();
+    const b = cond.stateDict();
+    for (const k of Object.keys(a)) expect(Array.from(b[k].toArray()), k).to.deep.equal(Array.from(a[k].toArray()));
+    const x = randn([2, 1, 8, 8], { generator: new Generator(1) });
+    const t = tensor([3, 40]);
+    const want = noGrad(() => plain.forward(x, t)).toArray();
+    expect(Array.from(noGrad(() => cond.forward(x, t, [3, 3])).toArray())).to.deep.equal(Array.from(want));
+    expect(Array.from(noGrad(() => cond.forward(x, t)).toArray())).to.deep.equal(Array.from(want));
+    // a real class changes the prediction
+    const other = noGrad(() => cond.forward(x, t, [0, 2])).toArray();
+    expect(Math.max(...Array.from(other, (v, i) => Math.abs(v - want[i])))).to.be.above(1e-4);
+  });
+
+  it('the table gets the gradient of the rows that were looked up (central differences), and nothing elsewhere', () => {
+    const model = createUNet(TINY_COND, { numClasses: 3, generator: new Generator(2) });
+    const x = randn([2, 1, 8, 8], { generator: new Generator(3) });
+    const t = tensor([10, 30]);
+    const w = model.classEmb!.weight;
+    model.forward(x, t, [1, 3]).square().mean().backward();
+    const g = w.grad!.toArray();
+    const numeric = (i: number) => {
+      const h = 1e-2;
+      const at = (delta: number) => {
+        const data = w.toArray().slice();
+        data[i] += delta;
+        noGrad(() => w.assign_(fromArray(data, w.shape)));
+        const v = noGrad(() => model.forward(x, t, [1, 3]).square().mean()).item();
+        data[i] -= delta;
+        noGrad(() => w.assign_(fromArray(data, w.shape)));
+        return v;
+      };
+      return (at(h) - at(-h)) / (2 * h);
+    };
+    for (const i of [16 + 0, 16 + 5, 48 + 2, 48 + 15]) expect(g[i], `row ${Math.floor(i / 16)}`).to.be.closeTo(numeric(i), 2e-3 * (1 + Math.abs(g[i])) + 1e-5);
+    // rows 0 and 2 were not looked up
+    expect(Array.from(g.subarray(0, 16)).every((v) => v === 0)).to.equal(true);
+    expect(Array.from(g.subarray(32, 48)).every((v) => v === 0)).to.equal(true);
+  });
+
+  it('rejects labels an unconditional network cannot take and labels out of range', () => {
+    const plain = createUNet(TINY_COND);
+    const cond = createUNet(TINY_COND, { numClasses: 3 });
+    const x = randn([2, 1, 8, 8]);
+    expect(() => plain.forward(x, [1, 2], [0, 1])).to.throw(/class labels were given to an unconditional network/);
+    expect(() => cond.forward(x, [1, 2], [0, 4])).to.throw(/class label 4 at position 1 is not an integer in \[0, 3\] \(3 = the null class\)/);
+    expect(() => cond.forward(x, [1, 2], [0])).to.throw(/1 class labels for a batch of 2/);
+    expect(() => createUNet({ ...TINY_COND, numClasses: -1 })).to.throw(/numClasses must be an integer >= 0/);
+  });
+});

@@ -15,10 +15,11 @@ import { noGrad } from '../src/autograd';
 import { createUNet, type UNetConfig } from '../src/nn/unet';
 import { Adam } from '../src/optim/adam';
 import { mseLoss } from '../src/ops/loss';
-import { train } from '../src/train/trainer';
+import { dropLabels, train, type TrainConfig } from '../src/train/trainer';
 import { readSafetensors } from '../src/checkpoint/safetensors';
 import { readImagePng } from '../src/image/png';
 import { main } from '../src/cli/main';
+import { readSampleLabels } from '../src/cli/eval';
 import { accumulateGradients, autoWorkers, DataParallel } from '../src/train/parallel';
 
 const TINY: UNetConfig = { inChannels: 1, baseChannels: 8, channelMults: [1, 2], numResBlocks: 1, attnLevels: [], midAttention: true, timeFeatures: 8, timeDim: 16, groups: 4 };
@@ -297,4 +298,148 @@ describe('[unit 6: training] command line', () => {
       expect(err.trim().split('\n').length, err).to.be.at.most(2); // one line (+ a usage hint), no stack trace
     });
   }
+});
+
+describe('[unit 6: training] the recipe switches and class conditioning', function () {
+  this.timeout(120000);
+  /** squares with two classes: even images class 0, odd class 1 */
+  const twoClasses = (): ImageDataset => ({ ...squares(), labels: Int32Array.from({ length: 24 }, (_, i) => i % 2), numClasses: 2 });
+  const HO: Partial<TrainConfig> = { condition: 'none', prediction: 'eps', lossWeighting: 'none', lrDecay: 'constant' };
+
+  for (const [name, extra] of [
+    ['v, min-SNR, cosine decay, class-conditional (the defaults)', {}],
+    ["Ho et al.'s eps, unweighted, constant lr, unconditional", HO],
+    ['x0, min-SNR-1, class-conditional without dropout', { prediction: 'x0', snrGamma: 1, condDropout: 0 }],
+  ] as [string, Partial<TrainConfig>][]) {
+    it(`resumes exactly: ${name}`, async () => {
+      const cfg = { ...baseConfig, ...extra, dataset: twoClasses() };
+      const straight = tmp();
+      await train({ ...cfg, outDir: straight }, { stream: quiet });
+      const split = tmp();
+      await train({ ...cfg, outDir: split }, { stream: quiet, shouldStop: () => true });
+      await train({ ...cfg, outDir: split, resume: true }, { stream: quiet });
+      const a = readSafetensors(path.join(straight, 'checkpoint.safetensors')).tensors;
+      const b = readSafetensors(path.join(split, 'checkpoint.safetensors')).tensors;
+      const names = Object.keys(a).filter((n) => n.startsWith('model.') || n.startsWith('ema.') || n.startsWith('optim.'));
+      expect(names.includes('model.class_emb.weight')).to.equal(extra.condition !== 'none');
+      for (const n of names) expect(Buffer.from(b[n].data.buffer).equals(Buffer.from(a[n].data.buffer)), n).to.equal(true);
+    });
+  }
+
+  it('--lr-decay cosine: the logged lr follows warmup then (1 + cos(pi p)) / 2 down towards 0 at the last step', async () => {
+    const out = tmp();
+    await train({ ...baseConfig, dataset: squares(), outDir: out, steps: 6, warmup: 2, lr: 1e-3 }, { stream: quiet });
+    const lrs = fs.readFileSync(path.join(out, 'loss.csv'), 'utf8').trim().split('\n').slice(1).map((r) => Number(r.split(',')[3]));
+    const want = [0, 1, 2, 3, 4, 5].map((s) => (s < 2 ? (1e-3 * (s + 1)) / 2 : (1e-3 * (1 + Math.cos((Math.PI * (s - 2)) / 4))) / 2));
+    lrs.forEach((v, i) => expect(v, `step ${i}`).to.be.closeTo(want[i], 1e-12));
+  });
+
+  it('dropLabels replaces about p of the classes by the null class, the same ones for the same seed', () => {
+    const labels = Int32Array.from({ length: 10000 }, (_, i) => i % 10);
+    const a = dropLabels(labels, 0.1, 10, new Generator(4));
+    const b = dropLabels(labels, 0.1, 10, new Generator(4));
+    expect(Array.from(a)).to.deep.equal(Array.from(b));
+    const dropped = a.filter((y) => y === 10).length;
+    expect(dropped).to.be.within(900, 1100); // binomial(10000, 0.1): mean 1000, sd 30
+    a.forEach((y, i) => expect(y === 10 || y === labels[i]).to.equal(true));
+    expect(Array.from(dropLabels(labels.slice(0, 5), 0, 10, new Generator(1)))).to.deep.equal([0, 1, 2, 3, 4]);
+    expect(Array.from(dropLabels(labels.slice(0, 5), 1, 10, new Generator(1)))).to.deep.equal([10, 10, 10, 10, 10]);
+  });
+
+  it('resuming with another --condition or --prediction fails, naming both', async () => {
+    const out = tmp();
+    await train({ ...baseConfig, dataset: twoClasses(), outDir: out, steps: 1 }, { stream: quiet });
+    const ckpt = path.join(out, 'checkpoint.safetensors');
+    const before = fs.readFileSync(ckpt);
+    for (const [extra, pattern] of [
+      [{ condition: 'none' }, /was trained with --condition class, but this run asks for --condition none/],
+      [{ prediction: 'eps' }, /was trained with --prediction v, but this run asks for --prediction eps/],
+    ] as [Partial<TrainConfig>, RegExp][]) {
+      let err: Error | null = null;
+      try {
+        await train({ ...baseConfig, ...extra, dataset: twoClasses(), outDir: out, steps: 2, resume: true }, { stream: quiet });
+      } catch (e) {
+        err = e as Error;
+      }
+      expect(err?.message).to.match(pattern);
+      expect(fs.readFileSync(ckpt).equals(before)).to.equal(true);
+    }
+  });
+
+  describe('tiny-ddpm sample and eval on a class-conditional checkpoint', () => {
+    let ckpt = '';
+    let plainCkpt = '';
+    before(async () => {
+      const out = tmp();
+      await train({ ...baseConfig, dataset: twoClasses(), outDir: out, steps: 1 }, { stream: quiet });
+      ckpt = path.join(out, 'checkpoint.safetensors');
+      const plain = tmp();
+      await train({ ...baseConfig, ...HO, dataset: squares(), outDir: plain, steps: 1 }, { stream: quiet });
+      plainCkpt = path.join(plain, 'checkpoint.safetensors');
+    });
+    const runCli = async (args: string[]) => {
+      const chunks: string[] = [];
+      const orig = process.stderr.write.bind(process.stderr);
+      (process.stderr as unknown as { write: unknown }).write = (s: string) => (chunks.push(String(s)), true);
+      try {
+        return { code: await main(args), err: chunks.join('') };
+      } finally {
+        (process.stderr as unknown as { write: unknown }).write = orig;
+      }
+    };
+
+    it('--guidance 0,1,3 writes one folder per scale (same noise), labels.json with the asked classes, and guidance_grid.png', async () => {
+      const out = path.join(tmp(), 'g');
+      const { code, err } = await runCli(['sample', '--checkpoint', ckpt, '--n', '4', '--steps', '2', '--backend', 'ref', '--workers', '1', '--guidance', '0,1,3', '--out', out]);
+      expect(code, err).to.equal(0);
+      for (const w of ['0', '1', '3']) {
+        const labels = JSON.parse(fs.readFileSync(path.join(out, `guidance_${w}`, 'labels.json'), 'utf8'));
+        expect(labels).to.deep.equal({ labels: [0, 1, 0, 1], guidance: Number(w) });
+        expect(fs.readdirSync(path.join(out, `guidance_${w}`, 'images')).length).to.equal(4);
+      }
+      // 2 classes -> 2 rows; 3 blocks of 2 images and 2 separators -> 8 columns
+      const grid = readImagePng(path.join(out, 'guidance_grid.png'));
+      expect(grid.w).to.be.above(grid.h * 3);
+      // the scales differ, so the images differ
+      const img = (w: string) => Array.from(readImagePng(path.join(out, `guidance_${w}`, 'images', 'sample_00000.png')).data);
+      expect(img('0')).to.not.deep.equal(img('3'));
+    });
+
+    it('--class 1 asks every image for class 1', async () => {
+      const out = path.join(tmp(), 's');
+      const { code, err } = await runCli(['sample', '--checkpoint', ckpt, '--n', '3', '--steps', '2', '--backend', 'ref', '--workers', '1', '--class', '1', '--out', out]);
+      expect(code, err).to.equal(0);
+      // the run's own guidance (2, the default of train) when none is given
+      expect(JSON.parse(fs.readFileSync(path.join(out, 'labels.json'), 'utf8'))).to.deep.equal({ labels: [1, 1, 1], guidance: 2 });
+    });
+
+    for (const [args, pattern, which] of [
+      [['--class', '2'], /sample: --class must be a class of this checkpoint \(an integer in 0-1, or a comma list\), got '2'/, 'cond'],
+      [['--class', 'seven'], /sample: --class must be a class of this checkpoint .*, got 'seven'/, 'cond'],
+      [['--guidance', '-1'], /sample: --guidance must be a number >= 0 \(or a comma list of them\), got '-1'/, 'cond'],
+      [['--guidance', 'NaN'], /sample: --guidance must be a number >= 0 .*, got 'NaN'/, 'cond'],
+      [['--guidance', '2'], /sample: --guidance: '.*' is an unconditional checkpoint \(trained with --condition none\), it takes no class and no guidance/, 'plain'],
+      [['--class', '0'], /sample: --class: '.*' is an unconditional checkpoint/, 'plain'],
+    ] as [string[], RegExp, string][]) {
+      it(`rejects sample ${args.join(' ')} on ${which === 'cond' ? 'a class-conditional' : 'an unconditional'} checkpoint, writing nothing`, async () => {
+        const out = path.join(tmp(), 'never');
+        const { code, err } = await runCli(['sample', '--checkpoint', which === 'cond' ? ckpt : plainCkpt, '--n', '2', '--steps', '2', '--backend', 'ref', '--out', out, ...args]);
+        expect(code).to.equal(2);
+        const lines = err.trim().split('\n').filter((l) => !l.startsWith('backend:'));
+        expect(lines.length, err).to.equal(1);
+        expect(lines[0]).to.match(pattern);
+        expect(fs.existsSync(out)).to.equal(false);
+      });
+    }
+
+    it('sample writes labels.json beside the images, which eval reads as the asked classes', async () => {
+      const out = path.join(tmp(), 'e');
+      await runCli(['sample', '--checkpoint', ckpt, '--n', '4', '--steps', '2', '--backend', 'ref', '--workers', '1', '--out', out]);
+      expect(readSampleLabels(path.join(out, 'images'), undefined, 4)).to.deep.equal({ labels: [0, 1, 0, 1], guidance: 2 });
+      expect(readSampleLabels(path.join(out, 'images'), undefined, 2)!.labels).to.deep.equal([0, 1]);
+      expect(() => readSampleLabels(path.join(out, 'images'), undefined, 5)).to.throw(/lists 4 asked classes for 5 samples/);
+      expect(() => readSampleLabels(path.join(out, 'images'), path.join(out, 'nope.json'), 4)).to.throw(/--labels: no file/);
+      expect(readSampleLabels(path.join(tmp(), 'images'), undefined, 4)).to.equal(null);
+    });
+  });
 });
