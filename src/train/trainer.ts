@@ -413,7 +413,7 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
       const batch = loader.next();
       const x0 = tensor(batch.images, batch.shape); // [B, C, H, W] in [-1, 1]
       optimizer.lr = lrAt(step);
-      // Algorithm 1: t ~ Uniform({0..T-1}), eps ~ N(0, I), loss = ||eps - eps_theta(x_t, t)||^2
+      // Algorithm 1: t ~ Uniform({0..T-1}), eps ~ N(0, I); the loss regresses the output onto the objective's target (eps, v or x0), weighted per t
       const { t, noise } = drawTimestepsAndNoise(schedule, x0.shape, generator);
       // classifier-free guidance's training: the class, or for condDropout of the images the null class
       const labels = numClasses > 0 ? dropLabels(batch.labels, cfg.condDropout, numClasses, generator) : undefined;
