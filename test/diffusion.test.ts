@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { tensor, randn, Generator } from '../src';
-import { NoiseSchedule, addNoise, DdpmSampler, DdimSampler, sample, diffusionLoss } from '../src/diffusion';
+import { NoiseSchedule, addNoise, DdpmSampler, DdimSampler, DpmSolverSampler, sample, diffusionLoss } from '../src/diffusion';
 import { asNoisePredictor, epsFromOutput, guidedPredictor, lossWeights, predictionTarget, weightedMse } from '../src/diffusion/objective';
 import type { Tensor } from '../src';
 
@@ -209,6 +209,44 @@ describe('[unit 5: diffusion] reverse steps with a closed-form model', () => {
     close(out, x, 1e-4, 'x_0 after 20 steps');
     const meanOut = out.reduce((p, v) => p + v, 0) / out.length;
     expect(Number.isFinite(meanOut)).to.equal(true);
+  });
+
+  it('DPM-Solver++(2M): its first step is the DDIM step; later steps add the 2nd-order term of Lu et al. 2022 (float64 replay)', () => {
+    const dpm = new DpmSolverSampler(s, { numSteps: 5, clipDenoised: false });
+    const ddim = new DdimSampler(s, { numSteps: 5, eta: 0, clipDenoised: false });
+    expect(dpm.timesteps).to.deep.equal([16, 12, 8, 4, 0]);
+    const x = randn([1, 1, 2, 2], { generator: new Generator(21) });
+    const first = dpm.step(dummy(x, tensor([16])), 16, x, new Generator(0)).prevSample;
+    close(first.toArray(), ddim.step(dummy(x, tensor([16])), 16, x, new Generator(0)).prevSample.toArray(), 1e-6, 'first step = DDIM');
+    const second = dpm.step(dummy(first, tensor([12])), 12, first, new Generator(0)).prevSample.toArray();
+    // replay in float64: lambda_t = log(sqrt(abar) / sqrt(1 - abar)), x0 from eps, D with r = h_prev / h
+    const lam = (t: number) => Math.log(Math.sqrt(s.alphasCumprod[t]) / Math.sqrt(1 - s.alphasCumprod[t]));
+    const x0Of = (v: number, t: number) => (v - Math.sqrt(1 - s.alphasCumprod[t]) * dummyF(v, t)) / Math.sqrt(s.alphasCumprod[t]);
+    const h1 = lam(12) - lam(16);
+    const h2 = lam(8) - lam(12);
+    const r = h1 / h2;
+    const want = Array.from(x.toArray(), (v) => {
+      const x1 = (Math.sqrt(1 - s.alphasCumprod[12]) / Math.sqrt(1 - s.alphasCumprod[16])) * v - Math.sqrt(s.alphasCumprod[12]) * (Math.exp(-h1) - 1) * x0Of(v, 16);
+      const d = (1 + 1 / (2 * r)) * x0Of(x1, 12) - (1 / (2 * r)) * x0Of(v, 16);
+      return (Math.sqrt(1 - s.alphasCumprod[8]) / Math.sqrt(1 - s.alphasCumprod[12])) * x1 - Math.sqrt(s.alphasCumprod[8]) * (Math.exp(-h2) - 1) * d;
+    });
+    close(second, want, 1e-5, 'second step');
+    // the correction is really there: a first-order step from the same point differs
+    const firstOrder = new DpmSolverSampler(s, { numSteps: 5, clipDenoised: false });
+    const plain = firstOrder.step(dummy(first, tensor([12])), 12, first, new Generator(0)).prevSample.toArray();
+    expect(Math.max(...Array.from(plain, (v, i) => Math.abs(v - second[i])))).to.be.above(1e-4);
+  });
+
+  it('DPM-Solver++ with a model that knows x0 lands on x0 exactly, and starts afresh for the next batch', () => {
+    const x0 = randn([2, 1, 2, 2], { generator: new Generator(5) }).clamp(-1, 1);
+    const knows = (x: Tensor, t: Tensor) => {
+      const ti = t.toArray()[0];
+      return x.sub(x0.mul(s.sqrtAlphasCumprod[ti])).mul(1 / s.sqrtOneMinusAlphasCumprod[ti]);
+    };
+    const dpm = new DpmSolverSampler(s, { numSteps: 6 });
+    for (const seed of [1, 2]) close(sample(knows, dpm, [2, 1, 2, 2], { generator: new Generator(seed) }).toArray(), x0.toArray(), 1e-4, `run ${seed}`);
+    expect(() => new DpmSolverSampler(s, { numSteps: 0 })).to.throw(/numSteps must be an integer in \[1, 20\], got 0/);
+    expect(() => dpm.step(x0, 7, x0, new Generator(0))).to.throw(/timestep 7 is not one of this sampler's 6 steps/);
   });
 
   it('validates sampler options', () => {

@@ -10,7 +10,7 @@ import { writeGridPng } from '../image/png';
 import { createUNet, UNET_PRESETS, type UNetConfig } from '../nn/unet';
 import { Generator } from '../random';
 import { concat } from '../ops/shape';
-import { balancedLabels, makeSampler, samplerInput } from '../train/trainer';
+import { balancedLabels, makeSampler, samplerInput, type SamplerKind } from '../train/trainer';
 import { autoWorkers, DataParallel } from '../train/parallel';
 import type { Prediction } from '../diffusion/objective';
 import { SAMPLE_LABELS_FILE, type SampleLabelsFile } from './eval';
@@ -21,7 +21,7 @@ import { sampleWithSnapshots, writeNoiseStripPng, writeReverseProcessPng, writeS
 export interface SampleArgs {
   checkpoint: string;
   n: number;
-  sampler: 'ddpm' | 'ddim';
+  sampler: SamplerKind;
   steps: number;
   eta: number;
   seed: number;

@@ -15,7 +15,7 @@ import { hideBin } from 'yargs/helpers';
 import type { Backend } from '../backend/backend';
 import { setBackend } from '../backend/registry';
 import { resolveBackend } from '../backend/select';
-import { DEFAULT_TRAIN_CONFIG, train, validateTrainConfig, type TrainConfig } from '../train/trainer';
+import { DEFAULT_TRAIN_CONFIG, SAMPLER_KINDS, train, validateTrainConfig, type TrainConfig } from '../train/trainer';
 import { sampleCommand, noiseCommand, type SampleArgs } from './commands';
 import { evalCommand, classifierCommand } from './eval';
 import { relaunchWithSingleThreadedGc } from './relaunch';
@@ -76,7 +76,7 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           .option('keep-every', { type: 'number', default: d.keepEvery, describe: 'every N steps also keep <out>/checkpoints/step_NNNNNN.safetensors, to sample or evaluate later (0 = off)' })
           .option('sample-every', { type: 'number', default: d.sampleEvery, describe: 'write a sample grid every N steps (0 = only at the end)' })
           .option('num-samples', { type: 'number', default: d.numSamples })
-          .option('sampler', { type: 'string', choices: ['ddim', 'ddpm'], default: d.sampler, describe: 'sampler for the grids' })
+          .option('sampler', { type: 'string', choices: [...SAMPLER_KINDS], default: d.sampler, describe: 'sampler for the grids' })
           .option('sample-steps', { type: 'number', default: d.sampleSteps, describe: 'DDIM steps for the grids' })
           .option('workers', { type: 'string', default: 'auto', describe: 'threads that share each batch (data parallelism): a number, or auto = one per CPU core on the CPU backends, 1 on gpujs:gpu and ref. With 2 or more threads Node should run with --single-threaded-gc, which tiny-ddpm adds by restarting itself (TINY_DDPM_SINGLE_THREADED_GC=0 turns that off)' })
           .option('micro-batch', { type: 'number', default: d.microBatch, describe: 'images per forward/backward pass; each thread accumulates the gradients of its part of the batch over passes of this size (faster on CPUs)' })
@@ -123,8 +123,8 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
         backendOption(y)
           .option('checkpoint', { type: 'string', demandOption: true, describe: 'a training checkpoint or a weights file' })
           .option('n', { type: 'number', default: 64, describe: 'number of images' })
-          .option('sampler', { type: 'string', choices: ['ddpm', 'ddim'], default: 'ddim' })
-          .option('steps', { type: 'number', default: 100, describe: 'DDIM steps (DDPM always takes all T)' })
+          .option('sampler', { type: 'string', choices: [...SAMPLER_KINDS], default: 'ddim', describe: 'ddim (Song et al. 2021), ddpm (Ho et al. 2020, all T steps) or dpm-solver++ (2M, Lu et al. 2022: second order, for 10-25 steps)' })
+          .option('steps', { type: 'number', default: 100, describe: 'DDIM or DPM-Solver++ steps (DDPM always takes all T)' })
           .option('eta', { type: 'number', default: 0, describe: 'DDIM noise: 0 deterministic, 1 DDPM-like' })
           .option('seed', { type: 'number', default: 0 })
           .option('weights', { type: 'string', choices: ['ema', 'model'], default: 'ema', describe: 'which weights of a training checkpoint' })

@@ -28,7 +28,7 @@ import type { ImageDataset } from '../data/dataset';
 import { drawTimestepsAndNoise, type NoisePredictor } from '../diffusion/forward';
 import { asNoisePredictor, checkObjective, guidedPredictor, LOSS_WEIGHTINGS, PREDICTIONS, type LossWeighting, type Objective, type Prediction } from '../diffusion/objective';
 import { accumulateGradients, DataParallel, noisePredictor } from './parallel';
-import { DdimSampler, DdpmSampler, type Sampler } from '../diffusion/samplers';
+import { DdimSampler, DdpmSampler, DpmSolverSampler, type Sampler } from '../diffusion/samplers';
 import { NoiseSchedule, type BetaSchedule } from '../diffusion/schedule';
 import { writeGridPng } from '../image/png';
 import { plotLossCurve } from '../image/plot';
@@ -88,8 +88,8 @@ export interface TrainConfig {
   sampleEvery: number;
   /** images in each sample grid */
   numSamples: number;
-  /** how in-training samples are drawn: 'ddim' with sampleSteps steps, or 'ddpm' (all T steps) */
-  sampler: 'ddpm' | 'ddim';
+  /** how in-training samples are drawn: 'ddim' or 'dpm-solver++' with sampleSteps steps, or 'ddpm' (all T steps) */
+  sampler: SamplerKind;
   sampleSteps: number;
   /** print a progress line every N steps when not on a terminal */
   logEvery: number;
@@ -189,8 +189,14 @@ export function buildRun(cfg: TrainConfig, dataset: ImageDataset) {
   return { model, optimizer, ema, schedule };
 }
 
-export function makeSampler(kind: 'ddpm' | 'ddim', schedule: NoiseSchedule, steps: number, eta = 0): Sampler {
-  return kind === 'ddpm' ? new DdpmSampler(schedule) : new DdimSampler(schedule, { numSteps: Math.min(steps, schedule.T), eta });
+export type SamplerKind = 'ddpm' | 'ddim' | 'dpm-solver++';
+export const SAMPLER_KINDS: readonly SamplerKind[] = ['ddim', 'ddpm', 'dpm-solver++'];
+
+/** DDPM (all T steps), DDIM (`steps`, noise `eta`) or DPM-Solver++(2M) (`steps`). */
+export function makeSampler(kind: SamplerKind, schedule: NoiseSchedule, steps: number, eta = 0): Sampler {
+  if (kind === 'ddpm') return new DdpmSampler(schedule);
+  if (kind === 'dpm-solver++') return new DpmSolverSampler(schedule, { numSteps: Math.min(steps, schedule.T) });
+  return new DdimSampler(schedule, { numSteps: Math.min(steps, schedule.T), eta });
 }
 
 /** What to ask a class-conditional network for: a class per image and the guidance scale. */
@@ -277,7 +283,7 @@ export function validateTrainConfig(cfg: TrainConfig): void {
   if (!(cfg.emaDecay >= 0 && cfg.emaDecay < 1)) throw new Error(`train: --ema-decay must be in [0, 1), got ${cfg.emaDecay}`);
   if (!(cfg.gradClip >= 0)) throw new Error(`train: --grad-clip must be >= 0, got ${cfg.gradClip}`);
   if (!Number.isInteger(cfg.seed)) throw new Error(`train: --seed must be an integer, got ${cfg.seed}`);
-  if (cfg.sampler !== 'ddpm' && cfg.sampler !== 'ddim') throw new Error(`train: --sampler must be ddpm or ddim, got ${cfg.sampler}`);
+  if (!SAMPLER_KINDS.includes(cfg.sampler)) throw new Error(`train: --sampler must be one of ${SAMPLER_KINDS.join(', ')}, got ${cfg.sampler}`);
   if (cfg.lrDecay !== 'constant' && cfg.lrDecay !== 'cosine') throw new Error(`train: --lr-decay must be constant or cosine, got ${cfg.lrDecay}`);
   if (!PREDICTIONS.includes(cfg.prediction)) throw new Error(`train: --prediction must be one of ${PREDICTIONS.join(', ')}, got ${cfg.prediction}`);
   if (!LOSS_WEIGHTINGS.includes(cfg.lossWeighting)) throw new Error(`train: --loss-weighting must be one of ${LOSS_WEIGHTINGS.join(', ')}, got ${cfg.lossWeighting}`);
