@@ -371,16 +371,16 @@ describe('[unit 5: diffusion] objectives: v and x0 prediction, min-SNR weighting
     const uncond = model(x, tt, new Int32Array(3).fill(10)).toArray();
     const cond = model(x, tt, labels).toArray();
     calls.length = 0;
-    close(guidedPredictor(model, labels, 0, 10)(x, tt).toArray(), uncond, 0, 'w = 0');
-    close(guidedPredictor(model, labels, 1, 10)(x, tt).toArray(), cond, 0, 'w = 1');
+    close(guidedPredictor(model, labels, 0, Int32Array.of(10))(x, tt).toArray(), uncond, 0, 'w = 0');
+    close(guidedPredictor(model, labels, 1, Int32Array.of(10))(x, tt).toArray(), cond, 0, 'w = 1');
     expect(calls).to.deep.equal([3, 3]);
     for (const w of [0.5, 2, 5]) {
-      const got = guidedPredictor(model, labels, w, 10)(x, tt).toArray();
+      const got = guidedPredictor(model, labels, w, Int32Array.of(10))(x, tt).toArray();
       close(got, Array.from(uncond, (u, i) => u + w * (cond[i] - u)), 1e-6, `w = ${w}`);
     }
     expect(calls.slice(2)).to.deep.equal([6, 6, 6]); // one pass of 2B images each
-    expect(() => guidedPredictor(model, labels, -1, 10)).to.throw(/guidance must be a finite number >= 0, got -1/);
-    expect(() => guidedPredictor(model, labels, NaN, 10)).to.throw(/guidance must be a finite number >= 0, got NaN/);
-    expect(() => guidedPredictor(model, labels, 2, 10)(randn([2, 1, 2, 2]), tensor([5, 5]))).to.throw(/a batch of 2 images for 3 labels/);
+    expect(() => guidedPredictor(model, labels, -1, Int32Array.of(10))).to.throw(/guidance must be a finite number >= 0, got -1/);
+    expect(() => guidedPredictor(model, labels, NaN, Int32Array.of(10))).to.throw(/guidance must be a finite number >= 0, got NaN/);
+    expect(() => guidedPredictor(model, labels, 2, Int32Array.of(10))(randn([2, 1, 2, 2]), tensor([5, 5]))).to.throw(/a batch of 2 images for 3 conditions/);
   });
 });

@@ -10,7 +10,8 @@ import { writeGridPng } from '../image/png';
 import { createUNet, UNET_PRESETS, type UNetConfig } from '../nn/unet';
 import { Generator } from '../random';
 import { concat } from '../ops/shape';
-import { balancedLabels, makeSampler, samplerInput, type SamplerKind } from '../train/trainer';
+import { makeSampler, samplerInput, type SamplerKind } from '../train/trainer';
+import { balancedLabels, ClassConditioner, TextConditioner, type TextConditionState } from '../train/condition';
 import { autoWorkers, DataParallel } from '../train/parallel';
 import type { Prediction } from '../diffusion/objective';
 import { SAMPLE_LABELS_FILE, type SampleLabelsFile } from './eval';
@@ -33,8 +34,10 @@ export interface SampleArgs {
   /** threads that share each batch (data parallelism), or 'auto' (one per core on the CPU backends) */
   workers: number | 'auto';
   out?: string;
-  /** class-conditional checkpoints: the class(es) to draw, e.g. '7' or '3,8' (default: all classes in turn) */
+  /** conditional checkpoints: the class(es) to draw, e.g. '7' or '3,8' (default: all classes in turn) */
   class?: string;
+  /** text-conditional checkpoints: the prompt(s), several separated by '|' */
+  prompt?: string;
   /** class-conditional checkpoints: guidance scale(s), e.g. '2' or '0,1,2,3,5' (default: the one the run trained its grids with) */
   guidance?: string;
 }
@@ -71,10 +74,12 @@ export async function sampleCommand(a: SampleArgs, log: (s: string) => void, sta
   // checkpoints from before these settings predicted eps and were unconditional
   let prediction: Prediction = 'eps';
   let trainedGuidance = 1;
+  let textState: TextConditionState | undefined;
   if (isTrainingCheckpoint(file)) {
     const cfg = readTrainingCheckpointInfo(a.checkpoint).config as {
-      modelConfig: UNetConfig; imageShape: number[]; timesteps: number; betaSchedule: BetaSchedule; prediction?: Prediction; guidance?: number;
+      modelConfig: UNetConfig; imageShape: number[]; timesteps: number; betaSchedule: BetaSchedule; prediction?: Prediction; guidance?: number; text?: TextConditionState;
     };
+    textState = cfg.text;
     modelConfig = cfg.modelConfig;
     imageShape = cfg.imageShape;
     timesteps = cfg.timesteps;
@@ -89,13 +94,32 @@ export async function sampleCommand(a: SampleArgs, log: (s: string) => void, sta
     imageShape = [a.channels, a.imageSize, a.imageSize];
   }
   // the condition: checked before anything is computed or written
-  const numClasses = modelConfig.numClasses ?? 0;
-  if (numClasses === 0 && (a.class !== undefined || a.guidance !== undefined)) {
-    throw new Error(`sample: --${a.class !== undefined ? 'class' : 'guidance'}: '${a.checkpoint}' is an unconditional checkpoint (trained with --condition none), it takes no class and no guidance`);
+  const conditioner = modelConfig.text ? (textState ? new TextConditioner(textState) : null) : modelConfig.numClasses ? new ClassConditioner(modelConfig.numClasses) : null;
+  if (modelConfig.text && !textState) throw new Error(`sample: '${a.checkpoint}' is text-conditional but carries no vocabulary (a plain weights file cannot be text-conditional)`);
+  const given = (['class', 'prompt', 'guidance'] as const).find((k) => a[k] !== undefined);
+  if (!conditioner && given) {
+    throw new Error(`sample: --${given}: '${a.checkpoint}' is an unconditional checkpoint (trained with --condition none), it takes no class, prompt or guidance`);
   }
+  if (a.prompt !== undefined && !(conditioner instanceof TextConditioner)) {
+    throw new Error(`sample: --prompt: '${a.checkpoint}' is class-conditional (trained with --condition class), it takes a class (--class), not a prompt`);
+  }
+  if (a.prompt !== undefined && a.class !== undefined) throw new Error('sample: give --class or --prompt, not both');
+  const numClasses = conditioner?.numClasses ?? 0;
   const classes = a.class === undefined ? null : numberList('class', a.class, (v) => Number.isInteger(v) && v >= 0 && v < numClasses, `a class of this checkpoint (an integer in 0-${numClasses - 1}, or a comma list)`);
   const guidances = a.guidance === undefined ? [trainedGuidance] : numberList('guidance', a.guidance, (v) => Number.isFinite(v) && v >= 0, 'a number >= 0 (or a comma list of them)');
-  const labelsFor = (n: number) => (classes ? Int32Array.from({ length: n }, (_, i) => classes[i % classes.length]) : balancedLabels(n, numClasses));
+  const prompts = a.prompt === undefined ? null : String(a.prompt).split('|').map((p) => p.trim());
+  // what each image is asked for: its group (a class, or a prompt's index) and its condition row
+  const groups = prompts ? Int32Array.from({ length: a.n }, (_, i) => i % prompts.length)
+    : classes ? Int32Array.from({ length: a.n }, (_, i) => classes[i % classes.length]) : balancedLabels(a.n, Math.max(numClasses, 1));
+  let rows: Int32Array | null = null;
+  try {
+    rows = !conditioner ? null : prompts ? (conditioner as TextConditioner).forPrompts(Array.from(groups, (g) => prompts[g])) : conditioner.forClasses(groups);
+  } catch (err) {
+    throw new Error(`sample: --prompt: ${(err as Error).message}`);
+  }
+  // the asked class of each image, where known (a prompt that is one of the training captions names its class)
+  const promptClasses = prompts ? prompts.map((p) => (conditioner as TextConditioner).classOfPrompt(p)) : null;
+  const askedClasses = !conditioner ? null : !promptClasses ? groups : promptClasses.every((k) => k !== null) ? Int32Array.from(groups, (g) => promptClasses[g]!) : null;
 
   const model = createUNet(modelConfig);
   const { source } = loadModelWeights(a.checkpoint, model, { prefer: a.weights });
@@ -105,18 +129,18 @@ export async function sampleCommand(a: SampleArgs, log: (s: string) => void, sta
   const out = a.out ?? path.join(path.dirname(a.checkpoint), 'sampled');
   const [c, h, w] = imageShape;
   log(`sampling ${a.n} images ${c}x${h}x${w} with ${sampler.name} (${sampler.timesteps.length} steps${a.sampler === 'ddim' ? `, eta ${a.eta}` : ''}) from the ${source} weights of ${a.checkpoint}` +
-    (numClasses > 0 ? `; classes ${classes ? classes.join(',') : `0-${numClasses - 1} in turn`}, guidance ${guidances.join(', ')}` : ''));
+    (conditioner ? `; ${prompts ? `prompts ${prompts.map((p) => `"${p}"`).join(', ')}` : `classes ${classes ? classes.join(',') : `0-${numClasses - 1} in turn`}`}, guidance ${guidances.join(', ')}` : ''));
 
   const threads = a.workers === 'auto' ? autoWorkers(backend.name, Math.min(a.batchSize, a.n)) : a.workers;
   // the workers run the same backend
   const parallel = threads > 1 ? new DataParallel(threads, backend.name, model, schedule) : null;
   if (parallel) log(`  on ${threads} threads (each takes part of every batch)`);
 
-  const labels = numClasses > 0 ? labelsFor(a.n) : null;
+  const k = conditioner?.length ?? 0; // condition ids per image
   // one set of images per guidance scale, each from the same seed (the same starting noises)
   const sets: { guidance: number | null; images: Float32Array; dir: string }[] = [];
   try {
-    for (const guidance of numClasses > 0 ? guidances : [null]) {
+    for (const guidance of conditioner ? guidances : [null]) {
       const dir = guidances.length > 1 ? path.join(out, `guidance_${guidance}`) : out;
       const started = Date.now();
       const generator = new Generator(a.seed);
@@ -124,7 +148,7 @@ export async function sampleCommand(a: SampleArgs, log: (s: string) => void, sta
       let firstRun = null;
       for (let done = 0; done < a.n; done += a.batchSize) {
         const size = Math.min(a.batchSize, a.n - done);
-        const condition = labels && guidance !== null ? { labels: labels.slice(done, done + size), guidance } : undefined;
+        const condition = rows && guidance !== null ? { labels: rows.slice(done * k, (done + size) * k), guidance } : undefined;
         const run = sampleWithSnapshots(samplerInput(model, parallel, schedule, prediction, condition), sampler, [size, c, h, w], generator);
         if (!firstRun) firstRun = { run, size };
         parts.push(run.samples);
@@ -132,20 +156,23 @@ export async function sampleCommand(a: SampleArgs, log: (s: string) => void, sta
       }
       const images = (parts.length === 1 ? parts[0] : concat(parts, 0)).toArray();
       // a conditional grid has one column per class when the classes go in turn
-      writeGridPng(path.join(dir, 'grid.png'), images, a.n, c, h, w, { nrow: labels && !classes ? numClasses : Math.ceil(Math.sqrt(a.n)) });
+      writeGridPng(path.join(dir, 'grid.png'), images, a.n, c, h, w, { nrow: conditioner && !classes && !prompts ? numClasses : Math.ceil(Math.sqrt(a.n)) });
       writeSingleImages(path.join(dir, 'images'), images, a.n, c, h, w);
       writeReverseProcessPng(path.join(dir, 'reverse_process.png'), firstRun!.run, [firstRun!.size, c, h, w]);
-      if (labels) fs.writeFileSync(path.join(dir, SAMPLE_LABELS_FILE), JSON.stringify({ labels: Array.from(labels), guidance: guidance! } satisfies SampleLabelsFile) + '\n');
-      log(`wrote ${path.join(dir, 'grid.png')}, ${a.n} PNGs in ${path.join(dir, 'images')}${labels ? `, their classes in ${path.join(dir, SAMPLE_LABELS_FILE)}` : ''}, and ${path.join(dir, 'reverse_process.png')}`);
+      if (askedClasses) {
+        const asked: SampleLabelsFile = { labels: Array.from(askedClasses), guidance: guidance!, ...(prompts ? { prompts: Array.from(groups, (g) => prompts[g]) } : {}) };
+        fs.writeFileSync(path.join(dir, SAMPLE_LABELS_FILE), JSON.stringify(asked) + '\n');
+      }
+      log(`wrote ${path.join(dir, 'grid.png')}, ${a.n} PNGs in ${path.join(dir, 'images')}${askedClasses ? `, their classes in ${path.join(dir, SAMPLE_LABELS_FILE)}` : ''}, and ${path.join(dir, 'reverse_process.png')}`);
       sets.push({ guidance, images, dir });
     }
   } finally {
     await parallel?.close();
   }
-  if (labels && sets.length > 1) {
+  if (conditioner && sets.length > 1) {
     const file = path.join(out, 'guidance_grid.png');
-    writeGuidanceGrid(file, sets.map((st) => st.images), labels, [c, h, w]);
-    log(`wrote ${file}: one row per class, one block of columns per guidance scale (${guidances.join(', ')}), the same starting noise in each block`);
+    writeGuidanceGrid(file, sets.map((st) => st.images), groups, [c, h, w]);
+    log(`wrote ${file}: one row per ${prompts ? 'prompt' : 'class'}, one block of columns per guidance scale (${guidances.join(', ')}), the same starting noise in each block`);
   }
 }
 

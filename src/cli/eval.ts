@@ -28,7 +28,8 @@ export interface SampleLabelsFile {
   /** the class asked for, one per image, in the order of the image files */
   labels: number[];
   guidance: number;
-  classNames?: string[];
+  /** text-conditional samples: the prompt of each image */
+  prompts?: string[];
 }
 
 export const SAMPLE_LABELS_FILE = 'labels.json';

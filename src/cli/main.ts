@@ -16,6 +16,7 @@ import type { Backend } from '../backend/backend';
 import { setBackend } from '../backend/registry';
 import { resolveBackend } from '../backend/select';
 import { DEFAULT_TRAIN_CONFIG, SAMPLER_KINDS, train, validateTrainConfig, type TrainConfig } from '../train/trainer';
+import { CONDITION_KINDS } from '../train/condition';
 import { sampleCommand, noiseCommand, type SampleArgs } from './commands';
 import { evalCommand, classifierCommand } from './eval';
 import { relaunchWithSingleThreadedGc } from './relaunch';
@@ -63,9 +64,12 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           .option('prediction', { type: 'string', choices: ['v', 'eps', 'x0'], default: d.prediction, describe: 'what the network predicts: v = sqrt(abar) eps - sqrt(1 - abar) x0 (Salimans & Ho 2022), the noise eps (Ho et al. 2020), or x0' })
           .option('loss-weighting', { type: 'string', choices: ['min-snr', 'none'], default: d.lossWeighting, describe: 'weight each timestep\'s loss by min-SNR-gamma (Hang et al. 2023) or not at all' })
           .option('snr-gamma', { type: 'number', default: d.snrGamma, describe: 'gamma of --loss-weighting min-snr' })
-          .option('condition', { type: 'string', choices: ['class', 'none'], default: d.condition, describe: 'class: the UNet is told each digit\'s class (classifier-free guidance when sampling); none: unconditional DDPM' })
-          .option('cond-dropout', { type: 'number', default: d.condDropout, describe: 'with --condition class: share of training images whose class is replaced by the null class' })
-          .option('guidance', { type: 'number', default: d.guidance, describe: 'with --condition class: guidance scale w of the sample grids (0 = unconditional, 1 = conditional, > 1 = guided)' })
+          .option('condition', { type: 'string', choices: [...CONDITION_KINDS], default: d.condition, describe: 'class: the UNet is told each digit\'s class; text: a caption made from it ("seven", "a handwritten 7", ...), read by a text encoder trained with the UNet through cross-attention; none: unconditional DDPM. class and text sample with classifier-free guidance' })
+          .option('cond-dropout', { type: 'number', default: d.condDropout, describe: 'with --condition class or text: share of training images whose condition is replaced by the null one (the null class, the empty prompt)' })
+          .option('guidance', { type: 'number', default: d.guidance, describe: 'with --condition class or text: guidance scale w of the sample grids (0 = unconditional, 1 = conditional, > 1 = guided)' })
+          .option('text-dim', { type: 'number', default: d.textDim, describe: 'with --condition text: width of the text encoder\'s token states' })
+          .option('text-layers', { type: 'number', default: d.textLayers, describe: 'with --condition text: transformer blocks of the text encoder' })
+          .option('text-heads', { type: 'number', default: d.textHeads, describe: 'with --condition text: attention heads of each block' })
           .option('ema-decay', { type: 'number', default: d.emaDecay, describe: 'EMA decay of the sampling weights' })
           .option('grad-clip', { type: 'number', default: d.gradClip, describe: 'clip the gradient norm (0 = off)' })
           .option('seed', { type: 'number', default: d.seed })
@@ -96,6 +100,7 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           lrDecay: a['lr-decay'] as TrainConfig['lrDecay'], prediction: a.prediction as TrainConfig['prediction'],
           lossWeighting: a['loss-weighting'] as TrainConfig['lossWeighting'], snrGamma: a['snr-gamma'] as number,
           condition: a.condition as TrainConfig['condition'], condDropout: a['cond-dropout'] as number, guidance: a.guidance as number,
+          textDim: a['text-dim'] as number, textLayers: a['text-layers'] as number, textHeads: a['text-heads'] as number,
           gradClip: a['grad-clip'] as number, seed: a.seed as number, timesteps: a.timesteps as number,
           betaSchedule: a['beta-schedule'] as TrainConfig['betaSchedule'], outDir, checkpointEvery: a['checkpoint-every'] as number,
           sampleEvery: a['sample-every'] as number, numSamples: a['num-samples'] as number, sampler: a.sampler as TrainConfig['sampler'],
@@ -134,8 +139,9 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           .option('channels', { type: 'number', default: 1, describe: 'image channels, for a plain weights file' })
           .option('workers', { type: 'string', default: 'auto', describe: 'threads that share each batch: a number, or auto = one per CPU core on the CPU backends, 1 on gpujs:gpu and ref (with --single-threaded-gc, as for train)' })
           .option('out', { type: 'string', describe: 'output folder (default: <checkpoint folder>/sampled)' })
-          .option('class', { type: 'string', describe: 'class-conditional checkpoints: the class to draw, or a comma list drawn in turn (default: every class in turn)' })
-          .option('guidance', { type: 'string', describe: 'class-conditional checkpoints: classifier-free guidance scale w (0 = unconditional, 1 = conditional, > 1 = guided; default: the training run\'s --guidance), or a comma list: one folder per scale and guidance_grid.png' }),
+          .option('class', { type: 'string', describe: 'conditional checkpoints: the class to draw, or a comma list drawn in turn (default: every class in turn; a text checkpoint is given each class\'s first caption)' })
+          .option('prompt', { type: 'string', describe: 'text-conditional checkpoints: the prompt for every image, e.g. "a handwritten seven", or several separated by | drawn in turn' })
+          .option('guidance', { type: 'string', describe: 'conditional checkpoints: classifier-free guidance scale w (0 = unconditional, 1 = conditional, > 1 = guided; default: the training run\'s --guidance), or a comma list: one folder per scale and guidance_grid.png' }),
       async (a) => {
         await sampleCommand({ ...(a as never as SampleArgs), workers: a.workers === 'auto' ? 'auto' : Number(a.workers) }, log, () => useBackend(a.backend as string, log));
       },

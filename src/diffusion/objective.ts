@@ -120,19 +120,23 @@ export function asNoisePredictor(model: NoisePredictor, schedule: NoiseSchedule,
  * further towards what makes it look like its class. Both outputs come from one batched
  * forward pass of 2B images ([x; x] with [c; null]); w = 0 and w = 1 need one pass of B.
  * The mix is linear, so guiding eps, v or x0 predictions gives the same sampler input.
- * `labels` are the asked classes of the B images; `nullLabel` is the network's null class.
+ * `labels` are the conditions of the B images (a class each, or a row of token ids each);
+ * `nullRow` is one image's null condition (the null class, or the empty prompt's row).
  */
-export function guidedPredictor(model: NoisePredictor, labels: Int32Array, guidance: number, nullLabel: number): NoisePredictor {
+export function guidedPredictor(model: NoisePredictor, labels: Int32Array, guidance: number, nullRow: Int32Array): NoisePredictor {
   if (!(Number.isFinite(guidance) && guidance >= 0)) throw new Error(`guidedPredictor: guidance must be a finite number >= 0, got ${guidance}`);
-  const nulls = new Int32Array(labels.length).fill(nullLabel);
+  const k = nullRow.length; // ids per image: 1 for a class, the row length for a prompt
+  const images = labels.length / k;
+  const nulls = new Int32Array(labels.length);
+  for (let i = 0; i < images; i++) nulls.set(nullRow, i * k);
   return (x, t) => {
     const b = x.shape[0];
-    if (b !== labels.length) throw new Error(`guidedPredictor: a batch of ${b} images for ${labels.length} labels`);
+    if (b !== images) throw new Error(`guidedPredictor: a batch of ${b} images for ${images} conditions`);
     if (guidance === 0) return model(x, t, nulls);
     if (guidance === 1) return model(x, t, labels);
-    const both = new Int32Array(2 * b);
+    const both = new Int32Array(2 * labels.length);
     both.set(labels, 0);
-    both.set(nulls, b);
+    both.set(nulls, labels.length);
     const out = model(concat([x, x], 0), concat([t, t], 0), both);
     const cond = out.slice(0, 0, b);
     const uncond = out.slice(0, b, 2 * b);

@@ -5,5 +5,6 @@ export * from './init';
 export * from './layers';
 export * from './time-embedding';
 export * from './attention';
+export * from './text-encoder';
 export * from './resblock';
 export * from './unet';

@@ -177,8 +177,10 @@ export class Upsample extends Module {
 }
 
 export interface EmbeddingOptions extends InitOptions {
-  /** a row that starts at zero instead of N(0, 1) (e.g. the null class of classifier-free guidance) */
+  /** a row that starts at zero instead of N(0, std^2) (e.g. the null class of classifier-free guidance) */
   zeroRow?: number;
+  /** standard deviation of the initial rows (default 1, as PyTorch; transformers use about 0.02) */
+  std?: number;
 }
 
 /**
@@ -198,7 +200,8 @@ export class Embedding extends Module {
     super();
     checkPositive('Embedding', { numEmbeddings, embeddingDim });
     const g = opts.generator ?? defaultGenerator;
-    const data = Float32Array.from({ length: numEmbeddings * embeddingDim }, () => g.normal());
+    const std = opts.std ?? 1;
+    const data = Float32Array.from({ length: numEmbeddings * embeddingDim }, () => g.normal() * std);
     if (opts.zeroRow !== undefined) data.fill(0, opts.zeroRow * embeddingDim, (opts.zeroRow + 1) * embeddingDim);
     this.weight = this.registerParameter('weight', fromArray(data, [numEmbeddings, embeddingDim]));
   }

@@ -8,8 +8,10 @@
  *
  *   e = time_mlp(sinusoidal(t))                       [B, timeDim]
  *   e = e + class_emb[y]                              class-conditional only (numClasses > 0)
+ *   e = e + text_proj(pooled)                         text-conditional only (config.text):
+ *       states, pooled = text_encoder(tokens)           the prompt's token states [B, L, D]
  *   h = conv_in(x)                                    [B, ch_0, H, W]
- *   for l = 0 .. L-1:    h = down{l}.res(h, e) (+ down{l}.attn)  -> skip s_l
+ *   for l = 0 .. L-1:    h = down{l}.res(h, e) (+ down{l}.attn) (+ down{l}.xattn(h, states))  -> skip s_l
  *                        h = down{l}.down(h)          stride-2 conv, not on the last level
  *   h = mid.res1(h, e), mid.attn(h), mid.res2(h, e)
  *   for l = L-1 .. 0:    h = up{l}.res([h, s_l], e) (+ up{l}.attn)  concat on channels, h first
@@ -27,12 +29,23 @@
  * the unconditional prediction that classifier-free guidance mixes (diffusion/objective.ts).
  * The null row starts at zero: an untrained conditional UNet given the null class computes
  * exactly what the unconditional UNet with the same other weights computes.
+ *
+ * Text conditioning (config.text): a transformer text encoder (text-encoder.ts) trained with
+ * the UNet turns the prompt's tokens into states that cross-attention blocks (`xattn`, after
+ * each ResBlock of the crossAttnLevels and after the middle's attention) read, as Stable
+ * Diffusion's UNet does; its pooled [CLS] state is also added to the time embedding through
+ * `text_proj`. The null condition is the empty prompt. `text_proj` and every `xattn.proj`
+ * start at zero and all text modules are drawn after the rest, so an untrained text-
+ * conditional UNet computes exactly what the unconditional one of the same seed computes.
  */
 import { concat, upsampleNearest2d } from '../ops';
 import { Generator } from '../random';
 import { Tensor } from '../tensor';
-import { SelfAttention2d } from './attention';
+import { noGrad } from '../autograd';
+import { CrossAttention2d, SelfAttention2d } from './attention';
 import { Conv2d, Embedding, GroupNorm, Linear, SiLU } from './layers';
+import { CLS } from '../text/tokenizer';
+import { TextEncoder, validateTextEncoderConfig, type TextEncoderConfig, type TextEncoding } from './text-encoder';
 import { Module, ModuleList, Sequential } from './module';
 import { ResBlock } from './resblock';
 import { sinusoidalEmbedding } from './time-embedding';
@@ -58,6 +71,10 @@ export interface UNetConfig {
   groups: number;
   /** class-conditional with this many classes (plus a null class); 0 or absent = unconditional */
   numClasses?: number;
+  /** text-conditional: the text encoder trained with the UNet (absent = no text) */
+  text?: TextEncoderConfig;
+  /** text-conditional: levels whose blocks are followed by cross-attention to the text (default: every level but the first) */
+  crossAttnLevels?: number[];
 }
 
 /** Named configurations. `unet-tiny` is the reference network of reference-unet.md (793,697 parameters for 1 channel). */
@@ -109,6 +126,14 @@ export function validateUNetConfig(config: UNetConfig): UNetConfig {
   if (c.numClasses !== undefined && !(Number.isInteger(c.numClasses) && (c.numClasses as number) >= 0)) {
     throw new Error(`UNet config: numClasses must be an integer >= 0 (0 = unconditional), got ${JSON.stringify(c.numClasses)}`);
   }
+  if (c.text !== undefined) {
+    validateTextEncoderConfig(config.text!);
+    if (config.numClasses) throw new Error('UNet config: a UNet is conditioned on classes (numClasses) or on text, not both');
+    const x = c.crossAttnLevels;
+    if (x !== undefined && !(Array.isArray(x) && x.every((l) => Number.isInteger(l) && l >= 0 && l < mults.length))) {
+      throw new Error(`UNet config: crossAttnLevels must list level numbers in [0, ${mults.length - 1}], got ${JSON.stringify(x)}`);
+    }
+  }
   for (const m of mults) {
     const ch = config.baseChannels * m;
     if (ch % config.groups !== 0) throw new Error(`UNet config: ${ch} channels (baseChannels ${config.baseChannels} x ${m}) do not divide into ${config.groups} groups`);
@@ -127,6 +152,8 @@ export class UNetLevel extends Module {
   readonly blocks: [ResBlock, SelfAttention2d | null][] = [];
   /** `down`: stride-2 conv (down path); `up`: conv after nearest upsampling (up path) */
   resample: Conv2d | null = null;
+  /** cross-attention to the text after each block (text-conditional levels only) */
+  crossAttention: CrossAttention2d[] = [];
 
   constructor(inChannels: number, channels: number, numBlocks: number, attention: boolean, cfg: UNetConfig, generator?: Generator) {
     super();
@@ -147,12 +174,19 @@ export class UNetLevel extends Module {
     this.resample = this.registerModule(name, conv);
   }
 
+  /** One cross-attention block after each ResBlock (`xattn`, or `xattn.{r}` with several). */
+  setCrossAttention(blocks: CrossAttention2d[]): void {
+    this.crossAttention = blocks;
+    this.registerModule('xattn', blocks.length === 1 ? blocks[0] : new ModuleList(blocks));
+  }
+
   /** h [B, cin, H, W] -> [B, channels, H, W] through every block */
-  forward(h: Tensor, e: Tensor): Tensor {
-    for (const [res, attn] of this.blocks) {
+  forward(h: Tensor, e: Tensor, text?: TextEncoding): Tensor {
+    this.blocks.forEach(([res, attn], r) => {
       h = res.forward(h, e);
       if (attn) h = attn.forward(h);
-    }
+      if (text && this.crossAttention[r]) h = this.crossAttention[r].forward(h, text.states, text.mask);
+    });
     return h;
   }
 }
@@ -162,6 +196,7 @@ export class UNetMiddle extends Module {
   readonly res1: ResBlock;
   readonly attn: SelfAttention2d | null;
   readonly res2: ResBlock;
+  crossAttention: CrossAttention2d | null = null;
 
   constructor(channels: number, cfg: UNetConfig, generator?: Generator) {
     super();
@@ -171,9 +206,14 @@ export class UNetMiddle extends Module {
     this.res2 = this.registerModule('res2', new ResBlock(channels, channels, cfg.timeDim, opts));
   }
 
-  forward(h: Tensor, e: Tensor): Tensor {
+  setCrossAttention(block: CrossAttention2d): void {
+    this.crossAttention = this.registerModule('xattn', block);
+  }
+
+  forward(h: Tensor, e: Tensor, text?: TextEncoding): Tensor {
     h = this.res1.forward(h, e);
     if (this.attn) h = this.attn.forward(h);
+    if (text && this.crossAttention) h = this.crossAttention.forward(h, text.states, text.mask);
     return this.res2.forward(h, e);
   }
 }
@@ -195,10 +235,16 @@ export class UNet extends Module {
   readonly classEmb: Embedding | null;
   /** numClasses (0 = unconditional); the null class's index when conditional */
   readonly numClasses: number;
+  /** text-conditional only: the text encoder and the map of its pooled state into the time embedding */
+  readonly textEncoder: TextEncoder | null = null;
+  readonly textProj: Linear | null = null;
 
   constructor(config: UNetConfig, opts: UNetOptions = {}) {
     super();
-    const cfg = validateUNetConfig({ ...config, channelMults: [...config.channelMults], attnLevels: [...config.attnLevels] });
+    const cfg = validateUNetConfig({
+      ...config, channelMults: [...config.channelMults], attnLevels: [...config.attnLevels],
+      ...(config.text ? { text: { ...config.text } } : {}), ...(config.crossAttnLevels ? { crossAttnLevels: [...config.crossAttnLevels] } : {}),
+    });
     this.config = cfg;
     const g = opts.generator;
     const init = { generator: g };
@@ -229,6 +275,37 @@ export class UNet extends Module {
     // last, so the other weights are drawn exactly as in the unconditional network of the same seed
     this.numClasses = cfg.numClasses ?? 0;
     this.classEmb = this.numClasses > 0 ? this.registerModule('class_emb', new Embedding(this.numClasses + 1, cfg.timeDim, { zeroRow: this.numClasses, ...init })) : null;
+    if (cfg.text) {
+      const dim = cfg.text.dim;
+      this.textEncoder = this.registerModule('text_encoder', new TextEncoder(cfg.text, { generator: g }));
+      this.textProj = this.registerModule('text_proj', new Linear(dim, cfg.timeDim, init));
+      const levels = cfg.crossAttnLevels ?? ch.map((_, l) => l).filter((l) => l > 0);
+      const xattn = (channels: number) => new CrossAttention2d(channels, dim, { groups: cfg.groups, generator: g });
+      for (const level of [...this.downs, ...this.ups]) {
+        const l = this.downs.includes(level) ? this.downs.indexOf(level) : L - 1 - this.ups.indexOf(level);
+        if (levels.includes(l)) level.setCrossAttention(level.blocks.map(() => xattn(ch[l])));
+      }
+      this.mid.setCrossAttention(xattn(ch[L - 1]));
+      noGrad(() => {
+        this.textProj!.weight.assign_(this.textProj!.weight.zerosLike());
+        this.textProj!.bias!.assign_(this.textProj!.bias!.zerosLike());
+      });
+    }
+  }
+
+  /** Ids per image of the condition: 1 (a class), the text encoder's row length (a prompt), 0 (none). */
+  get conditionLength(): number {
+    return this.textEncoder ? this.textEncoder.config.maxLength : this.numClasses > 0 ? 1 : 0;
+  }
+
+  /** The null condition of n images: the null class, or the empty prompt ([CLS] then [PAD]s). */
+  nullCondition(n: number): Int32Array {
+    const k = this.conditionLength;
+    if (k === 0) throw new Error('UNet: an unconditional network has no null condition');
+    if (!this.textEncoder) return new Int32Array(n).fill(this.numClasses);
+    const out = new Int32Array(n * k);
+    for (let i = 0; i < n; i++) out[i * k] = CLS;
+    return out;
   }
 
   /** e = time_mlp(sinusoidal(t)): timesteps [B] -> [B, timeDim] */
@@ -245,18 +322,24 @@ export class UNet extends Module {
     const steps = t instanceof Tensor ? t : Tensor.fromBuf(x.backend.fromArray(Float32Array.from(t)), [t.length], x.backend);
     this.checkInputs(x, steps, labels);
     let e = this.timeEmbedding(steps); // [B, timeDim]
-    if (this.classEmb) e = e.add(this.classEmb.forward(labels ?? new Int32Array(x.shape[0]).fill(this.numClasses)));
+    const cond = labels ?? (this.conditionLength > 0 ? this.nullCondition(x.shape[0]) : undefined);
+    if (this.classEmb) e = e.add(this.classEmb.forward(cond!));
+    let text: TextEncoding | undefined;
+    if (this.textEncoder) {
+      text = this.textEncoder.forward(cond!); // states [B, L, D], pooled [B, D]
+      e = e.add(this.textProj!.forward(text.pooled));
+    }
     let h = this.convIn.forward(x); // [B, ch_0, H, W]
     const skips: Tensor[] = [];
     for (const level of this.downs) {
-      h = level.forward(h, e);
+      h = level.forward(h, e, text);
       skips.push(h); // s_l
       if (level.resample) h = level.resample.forward(h); // H -> H/2
     }
-    h = this.mid.forward(h, e);
+    h = this.mid.forward(h, e, text);
     for (const level of this.ups) {
       h = concat([h, skips.pop()!], 1); // [h, s_l] along channels
-      h = level.forward(h, e);
+      h = level.forward(h, e, text);
       if (level.resample) h = level.resample.forward(upsampleNearest2d(h, 2)); // H -> 2H
     }
     return this.outConv.forward(this.outNorm.forward(h).silu());
@@ -273,6 +356,15 @@ export class UNet extends Module {
     }
     if (t.ndim !== 1 || t.shape[0] !== b) throw new Error(`UNet: timesteps must be [${b}] (one per image), got [${t.shape}]`);
     if (labels === undefined) return;
+    if (this.textEncoder) {
+      const { maxLength, vocabSize } = this.textEncoder.config;
+      if (labels.length !== b * maxLength) throw new Error(`UNet: ${labels.length} token ids for a batch of ${b} prompts of ${maxLength} tokens`);
+      for (let i = 0; i < labels.length; i++) {
+        const id = labels[i];
+        if (!(Number.isInteger(id) && id >= 0 && id < vocabSize)) throw new Error(`UNet: token id ${id} at position ${i} is not in the vocabulary of ${vocabSize}`);
+      }
+      return;
+    }
     if (this.numClasses === 0) throw new Error('UNet: class labels were given to an unconditional network (numClasses 0)');
     if (labels.length !== b) throw new Error(`UNet: ${labels.length} class labels for a batch of ${b}`);
     for (let i = 0; i < b; i++) {
@@ -286,7 +378,7 @@ export class UNet extends Module {
  * Build a UNet from a preset name (see UNET_PRESETS) or a full config;
  * `inChannels` overrides the preset's (3 for CIFAR-10); `numClasses` > 0 makes it class-conditional.
  */
-export function createUNet(presetOrConfig: string | UNetConfig, opts: UNetOptions & { inChannels?: number; numClasses?: number } = {}): UNet {
+export function createUNet(presetOrConfig: string | UNetConfig, opts: UNetOptions & { inChannels?: number; numClasses?: number; text?: TextEncoderConfig } = {}): UNet {
   let config: UNetConfig;
   if (typeof presetOrConfig === 'string') {
     const preset = UNET_PRESETS[presetOrConfig];
@@ -297,6 +389,7 @@ export function createUNet(presetOrConfig: string | UNetConfig, opts: UNetOption
   }
   if (opts.inChannels !== undefined) config.inChannels = opts.inChannels;
   if (opts.numClasses) config.numClasses = opts.numClasses;
+  if (opts.text) config.text = { ...opts.text };
   return new UNet(config, { generator: opts.generator });
 }
 

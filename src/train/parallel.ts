@@ -108,7 +108,8 @@ export function accumulateGradients(
   let total = 0;
   for (let start = 0; start < n; start += microBatch) {
     const end = Math.min(n, start + microBatch);
-    const labels = opts.labels?.slice(start, end);
+    const k = opts.labels ? opts.labels.length / n : 0; // condition ids per image
+    const labels = opts.labels?.slice(start * k, end * k);
     const { loss } = denoisingLoss((x, tt, y) => model.forward(x, tt, y), schedule, x0.slice(0, start, end), t.slice(start, end), noise.slice(0, start, end), { objective: opts.objective, labels });
     const value = loss.item();
     if (!Number.isFinite(value)) return value;
@@ -172,6 +173,7 @@ export class DataParallel {
     const weights = concatArrays(params.map((p) => p.toArray()));
     const x0Host = x0.toArray();
     const noiseHost = noise.toArray();
+    const stride = labels ? labels.length / batch : 0; // condition ids per image
 
     // send shards 1.. to the workers, then work on shard 0 here
     this.postShards(sizes, (k, start, end) => {
@@ -182,13 +184,13 @@ export class DataParallel {
         shape: [end - start, ...x0.shape.slice(1)],
         t: t.slice(start, end),
         noise: noiseHost.slice(start * per, end * per),
-        labels: labels?.slice(start, end),
+        labels: labels?.slice(start * stride, end * stride),
       };
       return { message, transfer: [message.x0.buffer, message.t.buffer, message.noise.buffer] as ArrayBuffer[] };
     });
     const own = sizes[0];
     // shard 0 here, its gradients weighted by its share of the batch
-    let total = accumulateGradients(model, schedule, x0.slice(0, 0, own), t.slice(0, own), noise.slice(0, 0, own), this.microBatch, own / batch, { objective: this.objective, labels: labels?.slice(0, own) });
+    let total = accumulateGradients(model, schedule, x0.slice(0, 0, own), t.slice(0, own), noise.slice(0, 0, own), this.microBatch, own / batch, { objective: this.objective, labels: labels?.slice(0, own * stride) });
 
     noGrad(() => {
       sizes.slice(1).forEach((size, k) => {
@@ -222,6 +224,7 @@ export class DataParallel {
       const per = x.size / batch;
       const xHost = x.toArray();
       const tHost = t.toArray();
+      const stride = labels ? labels.length / batch : 0; // condition ids per image
       this.postShards(sizes, (k, start, end) => {
         const message: ForwardRequest = {
           kind: 'forward',
@@ -229,12 +232,12 @@ export class DataParallel {
           x: xHost.slice(start * per, end * per),
           shape: [end - start, ...x.shape.slice(1)],
           t: tHost.slice(start, end),
-          labels: labels?.slice(start, end),
+          labels: labels?.slice(start * stride, end * stride),
         };
         sent.add(k);
         return { message, transfer: [message.x.buffer, message.t.buffer] as ArrayBuffer[] };
       });
-      const parts = [model.forward(x.slice(0, 0, sizes[0]), t.slice(0, 0, sizes[0]), labels?.slice(0, sizes[0]))];
+      const parts = [model.forward(x.slice(0, 0, sizes[0]), t.slice(0, 0, sizes[0]), labels?.slice(0, sizes[0] * stride))];
       sizes.slice(1).forEach((size, k) => {
         const output = this.receive(k).output!;
         parts.push(Tensor.fromBuf(x.backend.fromArray(output), [size, ...x.shape.slice(1)], x.backend));

@@ -27,6 +27,7 @@ import { DataLoader } from '../data/loader';
 import type { ImageDataset } from '../data/dataset';
 import { drawTimestepsAndNoise, type NoisePredictor } from '../diffusion/forward';
 import { asNoisePredictor, checkObjective, guidedPredictor, LOSS_WEIGHTINGS, PREDICTIONS, type LossWeighting, type Objective, type Prediction } from '../diffusion/objective';
+import { balancedLabels, ClassConditioner, CONDITION_KINDS, TextConditioner, type ConditionKind, type Conditioner } from './condition';
 import { accumulateGradients, DataParallel, noisePredictor } from './parallel';
 import { DdimSampler, DdpmSampler, DpmSolverSampler, type Sampler } from '../diffusion/samplers';
 import { NoiseSchedule, type BetaSchedule } from '../diffusion/schedule';
@@ -64,11 +65,18 @@ export interface TrainConfig {
   /** how the loss weights timesteps: 'none' or 'min-snr' (Hang et al. 2023), with snrGamma */
   lossWeighting: LossWeighting;
   snrGamma: number;
-  /** 'none' (unconditional) or 'class' (a class embedding in the UNet, for classifier-free guidance) */
-  condition: 'none' | 'class';
-  /** class-conditional runs: the share of training images whose class is replaced by the null class */
+  /**
+   * 'none' (unconditional), 'class' (a class embedding in the UNet) or 'text' (captions made
+   * from the labels, read by a text encoder trained with the UNet through cross-attention)
+   */
+  condition: ConditionKind;
+  /** text-conditional runs: the text encoder's width, blocks and heads */
+  textDim: number;
+  textLayers: number;
+  textHeads: number;
+  /** conditional runs: the share of training images whose condition is replaced by the null one */
   condDropout: number;
-  /** class-conditional runs: the guidance scale w of the sample grids and evaluations */
+  /** conditional runs: the guidance scale w of the sample grids and evaluations */
   guidance: number;
   /** EMA decay of the weights used for sampling */
   emaDecay: number;
@@ -124,6 +132,9 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   lossWeighting: 'min-snr',
   snrGamma: 5,
   condition: 'class',
+  textDim: 64,
+  textLayers: 2,
+  textHeads: 4,
   condDropout: 0.1,
   guidance: 2,
   emaDecay: 0.999,
@@ -181,12 +192,16 @@ export function objectiveOf(cfg: Pick<TrainConfig, 'prediction' | 'lossWeighting
 
 /** The pieces of a run, built from a config: also what `sample` rebuilds from a checkpoint. */
 export function buildRun(cfg: TrainConfig, dataset: ImageDataset) {
+  const conditioner = makeConditioner(cfg.condition, dataset);
   const numClasses = cfg.condition === 'class' ? dataset.numClasses : 0;
-  const model = createUNet(cfg.model, { inChannels: dataset.channels, numClasses, generator: new Generator(cfg.seed) });
+  const text = conditioner instanceof TextConditioner
+    ? { vocabSize: conditioner.tokenizer.size, maxLength: conditioner.tokenizer.maxLength, dim: cfg.textDim, layers: cfg.textLayers, heads: cfg.textHeads }
+    : undefined;
+  const model = createUNet(cfg.model, { inChannels: dataset.channels, numClasses, text, generator: new Generator(cfg.seed) });
   const optimizer = new Adam(model.namedParameters(), { lr: cfg.lr, betas: [0.9, 0.999], eps: 1e-8 });
   const ema = new EMA(model, { decay: cfg.emaDecay });
   const schedule = new NoiseSchedule({ numTimesteps: cfg.timesteps, schedule: cfg.betaSchedule });
-  return { model, optimizer, ema, schedule };
+  return { model, optimizer, ema, schedule, conditioner };
 }
 
 export type SamplerKind = 'ddpm' | 'ddim' | 'dpm-solver++';
@@ -199,7 +214,14 @@ export function makeSampler(kind: SamplerKind, schedule: NoiseSchedule, steps: n
   return new DdimSampler(schedule, { numSteps: Math.min(steps, schedule.T), eta });
 }
 
-/** What to ask a class-conditional network for: a class per image and the guidance scale. */
+/** The conditioner of a run: null for an unconditional one. */
+export function makeConditioner(kind: ConditionKind, dataset: Pick<ImageDataset, 'numClasses' | 'classNames'>): Conditioner | null {
+  if (kind === 'class') return new ClassConditioner(dataset.numClasses);
+  if (kind === 'text') return TextConditioner.forDataset(dataset);
+  return null;
+}
+
+/** What to ask a conditional network for: the condition rows of the images (a class, or a prompt's tokens, each) and the guidance scale. */
 export interface SamplingCondition {
   labels: Int32Array;
   guidance: number;
@@ -211,22 +233,11 @@ export interface SamplingCondition {
  */
 export function samplerInput(model: UNet, parallel: DataParallel | null, schedule: NoiseSchedule, prediction: Prediction, condition?: SamplingCondition): NoisePredictor {
   let predict = noisePredictor(model, parallel);
-  if (condition) predict = guidedPredictor(predict, condition.labels, condition.guidance, model.numClasses);
+  if (condition) predict = guidedPredictor(predict, condition.labels, condition.guidance, model.nullCondition(1));
   return asNoisePredictor(predict, schedule, prediction);
 }
 
-/** Balanced classes for n samples: 0, 1, ..., K-1, 0, 1, ... (a grid with K columns shows one class per column). */
-export function balancedLabels(n: number, numClasses: number): Int32Array {
-  return Int32Array.from({ length: n }, (_, i) => i % numClasses);
-}
-
-/**
- * Replace each class by the null class (index numClasses) with probability p, drawing one
- * uniform number per image (classifier-free guidance's training, Ho & Salimans 2021).
- */
-export function dropLabels(labels: Int32Array, p: number, numClasses: number, generator: Generator): Int32Array {
-  return labels.map((y) => (generator.uniform() < p ? numClasses : y));
-}
+export { balancedLabels, dropLabels } from './condition';
 
 /** Sample with the EMA weights (swapped in, then the training weights are put back). */
 export function sampleWithEma(model: UNet, ema: EMA, sampler: Sampler, shape: number[], seed: number, parallel: DataParallel | null = null, prediction: Prediction = 'eps', condition?: SamplingCondition) {
@@ -289,7 +300,13 @@ export function validateTrainConfig(cfg: TrainConfig): void {
   if (!LOSS_WEIGHTINGS.includes(cfg.lossWeighting)) throw new Error(`train: --loss-weighting must be one of ${LOSS_WEIGHTINGS.join(', ')}, got ${cfg.lossWeighting}`);
   if (!(cfg.snrGamma > 0)) throw new Error(`train: --snr-gamma must be > 0, got ${cfg.snrGamma}`);
   checkObjective(objectiveOf(cfg), 'train');
-  if (cfg.condition !== 'none' && cfg.condition !== 'class') throw new Error(`train: --condition must be none or class, got ${cfg.condition}`);
+  if (!CONDITION_KINDS.includes(cfg.condition)) throw new Error(`train: --condition must be one of ${CONDITION_KINDS.join(', ')}, got ${cfg.condition}`);
+  if (cfg.condition === 'text') {
+    posInt('textDim');
+    posInt('textLayers');
+    posInt('textHeads');
+    if (cfg.textDim % cfg.textHeads !== 0) throw new Error(`train: --text-dim ${cfg.textDim} does not divide into --text-heads ${cfg.textHeads}`);
+  }
   if (!(cfg.condDropout >= 0 && cfg.condDropout <= 1)) throw new Error(`train: --cond-dropout must be in [0, 1], got ${cfg.condDropout}`);
   if (!(Number.isFinite(cfg.guidance) && cfg.guidance >= 0)) throw new Error(`train: --guidance must be a finite number >= 0, got ${cfg.guidance}`);
 }
@@ -335,13 +352,17 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
   const dataset = typeof cfg.dataset === 'string' ? loadDataset(cfg.dataset, { split: 'train', limit: cfg.limit || undefined }) : cfg.dataset;
   if (cfg.batchSize > dataset.n) throw new Error(`train: batch size ${cfg.batchSize} is larger than the dataset (${dataset.n} images)`);
   const loader = new DataLoader(dataset, { batchSize: cfg.batchSize, seed: cfg.seed, horizontalFlip: dataset.channels === 3 });
-  const { model, optimizer, ema, schedule } = buildRun(cfg, dataset);
+  const { model, optimizer, ema, schedule, conditioner } = buildRun(cfg, dataset);
   const generator = new Generator(cfg.seed + 1); // draws t and the noise of Algorithm 1
   // cosine: from the peak after the warmup to 0 at the last step (a run no longer than its warmup only warms up)
   const lrAt = lrSchedule({ lr: cfg.lr, warmupSteps: cfg.warmup, decay: cfg.lrDecay, totalSteps: Math.max(cfg.steps, cfg.warmup + 1) });
   const objective = objectiveOf(cfg);
-  const numClasses = model.numClasses; // 0 = unconditional
-  const savedConfig = { ...cfg, dataset: typeof cfg.dataset === 'string' ? cfg.dataset : cfg.dataset.name, resume: false, imageShape: [dataset.channels, dataset.height, dataset.width], modelConfig: model.config };
+  const numClasses = conditioner?.numClasses ?? 0; // 0 = unconditional
+  const savedConfig = {
+    ...cfg, dataset: typeof cfg.dataset === 'string' ? cfg.dataset : cfg.dataset.name, resume: false, imageShape: [dataset.channels, dataset.height, dataset.width], modelConfig: model.config,
+    // a text-conditional checkpoint carries its vocabulary and captions
+    ...(conditioner instanceof TextConditioner ? { text: conditioner.state() } : {}),
+  };
 
   // ---- resume
   let step = 0;
@@ -375,8 +396,8 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
   const evaluator = cfg.evalEvery > 0 ? new TrainingEvaluator({ outDir: out, dataset: cfg.dataset, n: cfg.evalSamples, classifier: cfg.evalClassifier, resumedStep: step }) : null;
   // data parallelism: the workers run the same backend, for training steps and sample grids
   const parallel = cfg.workers > 1 ? new DataParallel(cfg.workers, getBackend().name, model, schedule, cfg.microBatch, objective) : null;
-  // class-conditional runs sample balanced classes with guidance cfg.guidance
-  const conditionFor = (n: number): SamplingCondition | undefined => (numClasses > 0 ? { labels: balancedLabels(n, numClasses), guidance: cfg.guidance } : undefined);
+  // conditional runs sample balanced classes (a text run: each class's first caption) with guidance cfg.guidance
+  const conditionFor = (n: number): SamplingCondition | undefined => (conditioner ? { labels: conditioner.forClasses(balancedLabels(n, numClasses)), guidance: cfg.guidance } : undefined);
   const evaluate = () => {
     const t0 = Date.now();
     const run = sampleWithEma(model, ema, makeSampler('ddim', schedule, cfg.sampleSteps), [cfg.evalSamples, c, h, w], cfg.seed + 3, parallel, cfg.prediction, conditionFor(cfg.evalSamples));
@@ -411,7 +432,8 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
   const progress = new ProgressBar({ total: cfg.steps, batchSize: cfg.batchSize, stream: hooks.stream, logEvery: cfg.logEvery, startStep: step });
   progress.setState(resumedExtra.smoothing);
   progress.log(`training ${typeof cfg.model === 'string' ? cfg.model : 'custom UNet'} (${model.numParameters().toLocaleString('en-US')} parameters) on ${dataset.name} (${dataset.n} images ${c}x${h}x${w}), backend ${getBackend().name}${cfg.workers > 1 ? ` x ${cfg.workers} threads` : ''}, steps ${step}..${cfg.steps}, batch ${cfg.batchSize}`);
-  progress.log(`  predicting ${cfg.prediction}, loss weighting ${cfg.lossWeighting === 'min-snr' ? `min-SNR-${cfg.snrGamma}` : 'none'}, lr ${cfg.lr} ${cfg.lrDecay === 'cosine' ? 'decaying to 0 (cosine)' : 'constant'} after ${cfg.warmup} warmup steps, ${numClasses > 0 ? `class-conditional (${numClasses} classes, ${cfg.condDropout * 100}% dropped to the null class; grids at guidance ${cfg.guidance})` : 'unconditional'}`);
+  progress.log(`  predicting ${cfg.prediction}, loss weighting ${cfg.lossWeighting === 'min-snr' ? `min-SNR-${cfg.snrGamma}` : 'none'}, lr ${cfg.lr} ${cfg.lrDecay === 'cosine' ? 'decaying to 0 (cosine)' : 'constant'} after ${cfg.warmup} warmup steps, ${conditioner?.kind === 'class' ? `class-conditional (${numClasses} classes, ${cfg.condDropout * 100}% dropped to the null class; grids at guidance ${cfg.guidance})` : ''}` +
+    `${conditioner instanceof TextConditioner ? `text-conditional (${conditioner.tokenizer.size - 3} words, prompts of up to ${conditioner.length - 1}; text encoder ${cfg.textLayers} blocks of width ${cfg.textDim}; ${cfg.condDropout * 100}% empty prompts; grids at guidance ${cfg.guidance})` : ''}${conditioner ? '' : 'unconditional'}`);
   let lastLoss = NaN;
   let stopped: TrainResult['stopped'] = 'done';
   try {
@@ -422,7 +444,7 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
       // Algorithm 1: t ~ Uniform({0..T-1}), eps ~ N(0, I); the loss regresses the output onto the objective's target (eps, v or x0), weighted per t
       const { t, noise } = drawTimestepsAndNoise(schedule, x0.shape, generator);
       // classifier-free guidance's training: the class, or for condDropout of the images the null class
-      const labels = numClasses > 0 ? dropLabels(batch.labels, cfg.condDropout, numClasses, generator) : undefined;
+      const labels = conditioner?.training(batch.labels, cfg.condDropout, generator);
       optimizer.zeroGrad();
       if (parallel) {
         lastLoss = parallel.lossAndGradients(model, schedule, x0, t, noise, labels); // shards on every core
