@@ -310,6 +310,7 @@ describe('[unit 6: training] the recipe switches and class conditioning', functi
     ['v, min-SNR, cosine decay, class-conditional (the defaults)', {}],
     ["Ho et al.'s eps, unweighted, constant lr, unconditional", HO],
     ['x0, min-SNR-1, class-conditional without dropout', { prediction: 'x0', snrGamma: 1, condDropout: 0 }],
+    ['text-conditional (captions drawn per image, 10% empty prompts)', { condition: 'text', textDim: 8, textLayers: 1, textHeads: 2 }],
   ] as [string, Partial<TrainConfig>][]) {
     it(`resumes exactly: ${name}`, async () => {
       const cfg = { ...baseConfig, ...extra, dataset: twoClasses() };
@@ -321,7 +322,8 @@ describe('[unit 6: training] the recipe switches and class conditioning', functi
       const a = readSafetensors(path.join(straight, 'checkpoint.safetensors')).tensors;
       const b = readSafetensors(path.join(split, 'checkpoint.safetensors')).tensors;
       const names = Object.keys(a).filter((n) => n.startsWith('model.') || n.startsWith('ema.') || n.startsWith('optim.'));
-      expect(names.includes('model.class_emb.weight')).to.equal(extra.condition !== 'none');
+      expect(names.includes('model.class_emb.weight')).to.equal(extra.condition === undefined || extra.condition === 'class');
+      expect(names.includes('model.text_proj.weight')).to.equal(extra.condition === 'text');
       for (const n of names) expect(Buffer.from(b[n].data.buffer).equals(Buffer.from(a[n].data.buffer)), n).to.equal(true);
     });
   }
@@ -354,6 +356,7 @@ describe('[unit 6: training] the recipe switches and class conditioning', functi
     for (const [extra, pattern] of [
       [{ condition: 'none' }, /was trained with --condition class, but this run asks for --condition none/],
       [{ prediction: 'eps' }, /was trained with --prediction v, but this run asks for --prediction eps/],
+      [{ condition: 'text' }, /was trained with --condition class, but this run asks for --condition text/],
     ] as [Partial<TrainConfig>, RegExp][]) {
       let err: Error | null = null;
       try {
@@ -405,6 +408,27 @@ describe('[unit 6: training] the recipe switches and class conditioning', functi
       expect(img('0')).to.not.deep.equal(img('3'));
     });
 
+    it('a text-conditional checkpoint: --prompt draws that prompt (its class recorded when it is a training caption), unknown words are one line', async () => {
+      const out = tmp();
+      await train({ ...baseConfig, condition: 'text', textDim: 8, textLayers: 1, textHeads: 2, dataset: twoClasses(), outDir: out, steps: 1 }, { stream: quiet });
+      const textCkpt = path.join(out, 'checkpoint.safetensors');
+      const dir = path.join(out, 'p');
+      const { code, err } = await runCli(['sample', '--checkpoint', textCkpt, '--n', '4', '--steps', '2', '--backend', 'ref', '--workers', '1', '--prompt', 'a class 1|class 0', '--out', dir]);
+      expect(code, err).to.equal(0);
+      expect(JSON.parse(fs.readFileSync(path.join(dir, 'labels.json'), 'utf8'))).to.deep.equal({ labels: [1, 0, 1, 0], guidance: 2, prompts: ['a class 1', 'class 0', 'a class 1', 'class 0'] });
+      const never = path.join(out, 'never');
+      const bad = await runCli(['sample', '--checkpoint', textCkpt, '--n', '2', '--steps', '2', '--backend', 'ref', '--prompt', 'a klass 1', '--out', never]);
+      expect(bad.code).to.equal(2);
+      expect(bad.err.trim().split('\n').filter((l) => !l.startsWith('backend:'))).to.have.length(1);
+      expect(bad.err).to.match(/sample: --prompt: tokenizer: unknown word 'klass' in 'a klass 1'; nearest known words: class, .* \(vocabulary of \d+ words\)/);
+      expect(fs.existsSync(never)).to.equal(false);
+      // and a prompt on a class-conditional checkpoint
+      const cls = await runCli(['sample', '--checkpoint', ckpt, '--n', '2', '--steps', '2', '--backend', 'ref', '--prompt', 'class 1', '--out', never]);
+      expect(cls.code).to.equal(2);
+      expect(cls.err).to.match(/sample: --prompt: '.*' is class-conditional \(trained with --condition class\), it takes a class \(--class\), not a prompt/);
+      expect(fs.existsSync(never)).to.equal(false);
+    });
+
     it('--class 1 asks every image for class 1', async () => {
       const out = path.join(tmp(), 's');
       const { code, err } = await runCli(['sample', '--checkpoint', ckpt, '--n', '3', '--steps', '2', '--backend', 'ref', '--workers', '1', '--class', '1', '--out', out]);
@@ -418,7 +442,8 @@ describe('[unit 6: training] the recipe switches and class conditioning', functi
       [['--class', 'seven'], /sample: --class must be a class of this checkpoint .*, got 'seven'/, 'cond'],
       [['--guidance', '-1'], /sample: --guidance must be a number >= 0 \(or a comma list of them\), got '-1'/, 'cond'],
       [['--guidance', 'NaN'], /sample: --guidance must be a number >= 0 .*, got 'NaN'/, 'cond'],
-      [['--guidance', '2'], /sample: --guidance: '.*' is an unconditional checkpoint \(trained with --condition none\), it takes no class and no guidance/, 'plain'],
+      [['--guidance', '2'], /sample: --guidance: '.*' is an unconditional checkpoint \(trained with --condition none\), it takes no class, prompt or guidance/, 'plain'],
+      [['--prompt', 'seven'], /sample: --prompt: '.*' is an unconditional checkpoint/, 'plain'],
       [['--class', '0'], /sample: --class: '.*' is an unconditional checkpoint/, 'plain'],
     ] as [string[], RegExp, string][]) {
       it(`rejects sample ${args.join(' ')} on ${which === 'cond' ? 'a class-conditional' : 'an unconditional'} checkpoint, writing nothing`, async () => {
