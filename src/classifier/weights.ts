@@ -79,8 +79,13 @@ export function loadClassifier(file: string): LoadedClassifier {
  * Returns the path even when the file does not exist (the caller says so).
  */
 export function shippedClassifierPath(dataset: string): string {
+  return shippedAssetPath(dataset, 'classifier');
+}
+
+/** assets/<dataset>-<what>.safetensors, found as shippedClassifierPath finds the classifier. */
+export function shippedAssetPath(dataset: string, what: string): string {
   const kind = dataset.split(':')[0].toLowerCase();
-  const name = `${kind === 'mnist-idx' ? 'mnist' : kind}-classifier.safetensors`; // the same digits, from IDX files
+  const name = `${kind === 'mnist-idx' ? 'mnist' : kind}-${what}.safetensors`; // the same digits, from IDX files
   let dir = __dirname;
   for (let i = 0; i < 5; i++) {
     const candidate = path.join(dir, 'assets', name);

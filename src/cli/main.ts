@@ -6,6 +6,8 @@
  *   tiny-ddpm noise    picture the forward process on one real image
  *   tiny-ddpm eval     score a folder of samples: FID, its real-vs-real floor, recognized share, class coverage
  *   tiny-ddpm classifier  train the small CNN that eval measures with
+ *   tiny-ddpm clip     train the CLIP-style model that clip-score measures with
+ *   tiny-ddpm clip-score  score images against prompts: mean cosine, next to shuffled prompts
  * Every argument is checked; a bad one gets one clear line and exit code 2, not a stack trace.
  */
 import * as fs from 'fs';
@@ -19,6 +21,7 @@ import { DEFAULT_TRAIN_CONFIG, SAMPLER_KINDS, train, validateTrainConfig, type T
 import { CONDITION_KINDS } from '../train/condition';
 import { sampleCommand, noiseCommand, type SampleArgs } from './commands';
 import { evalCommand, classifierCommand } from './eval';
+import { clipCommand, clipScoreCommand } from './clip';
 import { relaunchWithSingleThreadedGc } from './relaunch';
 import { UNET_PRESETS } from '../nn/unet';
 import { DATASET_SPEC_FORMS, DatasetError } from '../data';
@@ -199,7 +202,46 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
         );
       },
     )
-    .demandCommand(1, 'Name a command: train, sample, noise, eval or classifier (see --help).')
+    .command(
+      'clip',
+      'Train the CLIP-style model that clip-score measures with: an image encoder and a text encoder trained contrastively on digits and captions made from their labels',
+      (y) =>
+        backendOption(y)
+          .option('dataset', { type: 'string', default: 'mnist', describe: `dataset: ${DATASET_SPEC_FORMS.join(' | ')}` })
+          .option('out', { type: 'string', describe: 'weights file (default: assets/<dataset>-clip.safetensors)' })
+          .option('steps', { type: 'number', default: 600 })
+          .option('groups', { type: 'number', default: 4, describe: 'groups of one image per class in each step' })
+          .option('lr', { type: 'number', default: 2e-3, describe: 'peak learning rate (Adam, cosine decay to 0)' })
+          .option('seed', { type: 'number', default: 0 })
+          .option('limit', { type: 'number', default: 0, describe: 'train on the first N training images only (0 = all)' }),
+      (a) => {
+        clipCommand(
+          { dataset: a.dataset as string, out: a.out as string | undefined, steps: a.steps as number, groups: a.groups as number, lr: a.lr as number, seed: a.seed as number, limit: a.limit as number },
+          log, () => useBackend(a.backend as string, log).name,
+        );
+      },
+    )
+    .command(
+      'clip-score',
+      'Score images against prompts with the CLIP-style model: the mean cosine of each image and its prompt, next to the same with the prompts shuffled',
+      (y) =>
+        backendOption(y)
+          .option('samples', { type: 'string', describe: 'folder of PNG images (what sample writes to <out>/images)' })
+          .option('real', { type: 'boolean', default: false, describe: 'score the held-out real images with captions of their classes instead' })
+          .option('prompt', { type: 'string', describe: 'one prompt for every image' })
+          .option('prompts', { type: 'string', describe: 'a text file, one prompt per line and image (default: the prompts or classes of the labels.json that sample writes)' })
+          .option('clip', { type: 'string', describe: 'CLIP model weights (default: the shipped assets/<dataset>-clip.safetensors)' })
+          .option('dataset', { type: 'string', default: 'mnist' })
+          .option('seed', { type: 'number', default: 0, describe: 'seeds the shuffle (and the captions drawn for --real)' })
+          .option('json', { type: 'boolean', default: false }),
+      (a) => {
+        clipScoreCommand(
+          { samples: a.samples as string | undefined, real: a.real as boolean, prompt: a.prompt as string | undefined, prompts: a.prompts as string | undefined, clip: a.clip as string | undefined, dataset: a.dataset as string, seed: a.seed as number, json: a.json as boolean },
+          log, undefined, () => useBackend(a.backend as string, log),
+        );
+      },
+    )
+    .demandCommand(1, 'Name a command: train, sample, noise, eval, classifier, clip or clip-score (see --help).')
     .strict()
     .fail((msg, err, y) => {
       if (err) throw err;
@@ -217,7 +259,7 @@ export async function main(argv: string[]): Promise<number> {
     const e = err as Error;
     // Our own checks, the library's argument errors and a dataset that cannot be read as asked
     // are one line; anything else is a bug and keeps its stack.
-    const expected = e instanceof UsageError || e instanceof DatasetError || /^[a-zA-Z]+[\w.]*( [\w-]+)?: /.test(e.message);
+    const expected = e instanceof UsageError || e instanceof DatasetError || /^[a-zA-Z][\w.-]*( [\w-]+)?: /.test(e.message);
     process.stderr.write(`tiny-ddpm: ${expected ? e.message : e.stack}\n`);
     return 2;
   }
