@@ -50,13 +50,6 @@ export interface Objective {
 /** Ho et al. 2020's objective: predict eps, every timestep weighted alike. */
 export const EPS_OBJECTIVE: Readonly<Objective> = { prediction: 'eps', weighting: 'none', snrGamma: 5 };
 
-export function checkObjective(o: Objective, op = 'objective'): Objective {
-  if (!PREDICTIONS.includes(o.prediction)) throw new Error(`${op}: prediction must be one of ${PREDICTIONS.join(', ')}, got '${o.prediction}'`);
-  if (!LOSS_WEIGHTINGS.includes(o.weighting)) throw new Error(`${op}: loss weighting must be one of ${LOSS_WEIGHTINGS.join(', ')}, got '${o.weighting}'`);
-  if (!(o.snrGamma > 0)) throw new Error(`${op}: the min-SNR gamma must be > 0, got ${o.snrGamma}`);
-  return o;
-}
-
 /** SNR(t) = abar_t / (1 - abar_t): signal power over noise power in x_t. */
 export function snr(schedule: NoiseSchedule, t: number): number {
   const abar = schedule.alphasCumprod[t];

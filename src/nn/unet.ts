@@ -314,15 +314,16 @@ export class UNet extends Module {
   }
 
   /**
-   * x_t [B, C, H, W], timesteps t [B] (floats) and, for a class-conditional UNet, the class of
-   * each image (numClasses = the null class; absent = all null) -> the prediction [B, C, H, W]
-   * (eps, or v or x_0 when trained so: see diffusion/objective.ts)
+   * x_t [B, C, H, W], timesteps t [B] (floats) and, for a conditional UNet, the condition of
+   * each image: its class (numClasses = the null class), or its prompt's row of token ids
+   * ([B * maxLength]); absent = the null condition -> the prediction [B, C, H, W] (eps, or v
+   * or x_0 when trained so: see diffusion/objective.ts)
    */
-  forward(x: Tensor, t: Tensor | ArrayLike<number>, labels?: ArrayLike<number>): Tensor {
+  forward(x: Tensor, t: Tensor | ArrayLike<number>, condition?: ArrayLike<number>): Tensor {
     const steps = t instanceof Tensor ? t : Tensor.fromBuf(x.backend.fromArray(Float32Array.from(t)), [t.length], x.backend);
-    this.checkInputs(x, steps, labels);
+    this.checkInputs(x, steps, condition);
     let e = this.timeEmbedding(steps); // [B, timeDim]
-    const cond = labels ?? (this.conditionLength > 0 ? this.nullCondition(x.shape[0]) : undefined);
+    const cond = condition ?? (this.conditionLength > 0 ? this.nullCondition(x.shape[0]) : undefined);
     if (this.classEmb) e = e.add(this.classEmb.forward(cond!));
     let text: TextEncoding | undefined;
     if (this.textEncoder) {

@@ -26,7 +26,7 @@ import { loadDataset } from '../data';
 import { DataLoader } from '../data/loader';
 import type { ImageDataset } from '../data/dataset';
 import { drawTimestepsAndNoise, type NoisePredictor } from '../diffusion/forward';
-import { asNoisePredictor, checkObjective, guidedPredictor, LOSS_WEIGHTINGS, PREDICTIONS, type LossWeighting, type Objective, type Prediction } from '../diffusion/objective';
+import { asNoisePredictor, guidedPredictor, LOSS_WEIGHTINGS, PREDICTIONS, type LossWeighting, type Objective, type Prediction } from '../diffusion/objective';
 import { balancedLabels, ClassConditioner, CONDITION_KINDS, TextConditioner, type ConditionKind, type Conditioner } from './condition';
 import { accumulateGradients, DataParallel, noisePredictor } from './parallel';
 import { DdimSampler, DdpmSampler, DpmSolverSampler, type Sampler } from '../diffusion/samplers';
@@ -299,7 +299,6 @@ export function validateTrainConfig(cfg: TrainConfig): void {
   if (!PREDICTIONS.includes(cfg.prediction)) throw new Error(`train: --prediction must be one of ${PREDICTIONS.join(', ')}, got ${cfg.prediction}`);
   if (!LOSS_WEIGHTINGS.includes(cfg.lossWeighting)) throw new Error(`train: --loss-weighting must be one of ${LOSS_WEIGHTINGS.join(', ')}, got ${cfg.lossWeighting}`);
   if (!(cfg.snrGamma > 0)) throw new Error(`train: --snr-gamma must be > 0, got ${cfg.snrGamma}`);
-  checkObjective(objectiveOf(cfg), 'train');
   if (!CONDITION_KINDS.includes(cfg.condition)) throw new Error(`train: --condition must be one of ${CONDITION_KINDS.join(', ')}, got ${cfg.condition}`);
   if (cfg.condition === 'text') {
     posInt('textDim');
