@@ -35,7 +35,8 @@ export interface HelpBlock {
 export function helpBlocks(file: string): HelpBlock[] {
   const src = fs.readFileSync(file, 'utf8');
   const blocks: HelpBlock[] = [];
-  const fence = /```\n(tiny-ddpm ([a-z]+)\n[\s\S]*?)\n```/g;
+  // the block's text never crosses a fence, so a block holding only its first line is found too
+  const fence = /```\n(tiny-ddpm ([a-z][a-z-]*)(?:\n(?:(?!```)[\s\S])*?)?)\n```/g;
   for (let m; (m = fence.exec(src)); ) {
     const start = m.index + 4;
     blocks.push({ file, command: m[2], text: m[1], start, end: start + m[1].length });
