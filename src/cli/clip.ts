@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadDataset } from '../data';
 import { pct } from '../classifier/train';
-import { clipCosines, evaluateClip, loadClip, mean, permutation, saveClip, shippedClipPath, trainClip } from '../clip/train';
+import { clipCosines, evaluateClip, loadClip, mean, saveClip, shippedClipPath, shuffleRows, trainClip } from '../clip/train';
 import { readPngFolder } from '../metrics/png-folder';
 import { readSampleLabels } from './eval';
 
@@ -118,10 +118,7 @@ export function clipScoreCommand(a: ClipScoreArgs, log: (s: string) => void, pri
       source = 'each asked class\'s first caption (labels.json)';
     }
   }
-  const len = rows.length / n;
-  const perm = permutation(n, a.seed + 1);
-  const shuffledRows = new Int32Array(rows.length);
-  perm.forEach((j, i) => shuffledRows.set(rows.subarray(j * len, (j + 1) * len), i * len));
+  const shuffledRows = shuffleRows(rows, n, a.seed + 1);
   const shape = [n, c, size, size];
   const report = { images: where, n, prompts: source, score: mean(clipCosines(model, images, shape, rows)), shuffled: mean(clipCosines(model, images, shape, shuffledRows)), clip: file };
   log(`clip-score: ${n} images from ${where}; CLIP model ${file}`);

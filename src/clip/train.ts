@@ -89,6 +89,14 @@ export function permutation(n: number, seed: number): Int32Array {
   return p;
 }
 
+/** The n rows of `rows` (rows.length / n ids each) reordered by a seeded permutation: the shuffled-prompt baseline. */
+export function shuffleRows(rows: Int32Array, n: number, seed: number): Int32Array {
+  const len = rows.length / n;
+  const out = new Int32Array(rows.length);
+  permutation(n, seed).forEach((j, i) => out.set(rows.subarray(j * len, (j + 1) * len), i * len));
+  return out;
+}
+
 export function evaluateClip(model: ClipModel, conditioner: TextConditioner, ds: ImageDataset, seed = 0): ClipEvaluation {
   const all = Int32Array.from({ length: ds.n }, (_, i) => i);
   const images = imagesOf(ds, all).toArray();
@@ -107,10 +115,7 @@ export function evaluateClip(model: ClipModel, conditioner: TextConditioner, ds:
   });
   // matched: a caption of the image's class drawn per image; shuffled: the same captions permuted
   const rows = conditioner.training(ds.labels, 0, new Generator(seed));
-  const len = conditioner.length;
-  const perm = permutation(ds.n, seed + 1);
-  const shuffledRows = new Int32Array(rows.length);
-  perm.forEach((j, i) => shuffledRows.set(rows.subarray(j * len, (j + 1) * len), i * len));
+  const shuffledRows = shuffleRows(rows, ds.n, seed + 1);
   return {
     zeroShotAccuracy: correct / ds.n,
     matched: mean(clipCosines(model, images, shape, rows)),

@@ -69,6 +69,17 @@ export class DdpmSampler implements Sampler {
   }
 }
 
+/**
+ * n timesteps evenly spaced over 0..T-1, always ending at t = 0: t_i = floor(i T / n), visited
+ * from the largest; `prev` maps each to the next one visited (-1 after t = 0: the end).
+ */
+export function spacedTimesteps(T: number, n: number): { timesteps: number[]; prev: Map<number, number> } {
+  const ascending = Array.from({ length: n }, (_, i) => Math.floor((i * T) / n));
+  const prev = new Map<number, number>();
+  ascending.forEach((t, i) => prev.set(t, i === 0 ? -1 : ascending[i - 1]));
+  return { timesteps: ascending.slice().reverse(), prev };
+}
+
 export interface DdimOptions {
   /** how many denoising steps (evenly spaced over 0..T-1) */
   numSteps?: number;
@@ -90,7 +101,7 @@ export class DdimSampler implements Sampler {
   readonly timesteps: number[];
   readonly eta: number;
   readonly clipDenoised: boolean;
-  private readonly prev = new Map<number, number>();
+  private readonly prev: Map<number, number>;
 
   constructor(readonly schedule: NoiseSchedule, opts: DdimOptions = {}) {
     const n = opts.numSteps ?? 50;
@@ -99,9 +110,7 @@ export class DdimSampler implements Sampler {
     if (!(this.eta >= 0)) throw new Error(`DdimSampler: eta must be >= 0, got ${opts.eta}`);
     this.clipDenoised = opts.clipDenoised ?? true;
     // evenly spaced, always ending at t = 0: t_i = floor(i T / n), visited from the largest
-    const ascending = Array.from({ length: n }, (_, i) => Math.floor((i * schedule.T) / n));
-    this.timesteps = ascending.slice().reverse();
-    ascending.forEach((t, i) => this.prev.set(t, i === 0 ? -1 : ascending[i - 1]));
+    ({ timesteps: this.timesteps, prev: this.prev } = spacedTimesteps(schedule.T, n));
   }
 
   /** alphaBar at timestep s, with alphaBar_{-1} = 1 */
@@ -153,16 +162,14 @@ export class DpmSolverSampler implements Sampler {
   readonly name = 'dpm-solver++';
   readonly timesteps: number[];
   readonly clipDenoised: boolean;
-  private readonly prev = new Map<number, number>();
+  private readonly prev: Map<number, number>;
   private history: { t: number; x0: Float32Array; h: number } | null = null;
 
   constructor(readonly schedule: NoiseSchedule, opts: DpmSolverOptions = {}) {
     const n = opts.numSteps ?? 25;
     if (!(Number.isInteger(n) && n >= 1 && n <= schedule.T)) throw new Error(`DpmSolverSampler: numSteps must be an integer in [1, ${schedule.T}], got ${n}`);
     this.clipDenoised = opts.clipDenoised ?? true;
-    const ascending = Array.from({ length: n }, (_, i) => Math.floor((i * schedule.T) / n));
-    this.timesteps = ascending.slice().reverse();
-    ascending.forEach((t, i) => this.prev.set(t, i === 0 ? -1 : ascending[i - 1]));
+    ({ timesteps: this.timesteps, prev: this.prev } = spacedTimesteps(schedule.T, n));
   }
 
   /** alpha_t = sqrt(abar_t), sigma_t = sqrt(1 - abar_t), lambda_t = log(alpha_t / sigma_t) */
