@@ -1,5 +1,5 @@
 /**
- * Kernel throughput at the sizes of the reference unet-tiny (/work/shared/reference-unet.md):
+ * Kernel throughput at the sizes of the reference unet-tiny (docs/04-nn-and-unet.md, "unet-tiny"):
  * GFLOP/s of matmul and conv2d (forward and both backward kernels) on every backend that
  * starts here, each with its ratio to the reference backend measured in the same run.
  *

@@ -11,8 +11,8 @@
  * subset it understands: numbers, `Math.*`, `let`/`const`, `if`, `for` with a bound from
  * `this.constants`, and array reads `a[i]`. Every buffer is a flat float32 array.
  *
- * Three rules keep the same source exact and fast on all gpu.js modes (see
- * /work/shared/gpujs-notes.md):
+ * Three rules keep the same source exact and fast on all gpu.js modes (what gpu.js 2.24.1
+ * does with each is in kernels/README.md and src/backend/gpujs/runner.ts):
  * - Loop bounds come from `this.constants`: a bound that is a runtime value is silently capped
  *   at 1000 iterations.
  * - Integer division is written `Math.floor((i + 0.5) / n)` and then corrected by one step:

@@ -8,7 +8,7 @@
  * "exact" at this scale. Shapes are chosen off the 4-row tiles and SIMD quads, and past the
  * 1000 iterations at which gpu.js caps a loop with a non-constant bound.
  *
- * Then the gpu.js traps (gpujs-notes.md): long loops, output reuse, feeding a kernel its own
+ * Then the gpu.js traps (kernels/README.md, src/backend/gpujs/runner.ts): long loops, output reuse, feeding a kernel its own
  * output, argument sizes that change; the kernel cache; memory staying bounded over thousands
  * of calls; and createBackend's choices and errors.
  */
@@ -295,7 +295,7 @@ for (const mode of MODES) {
       }
     });
 
-    // ---- the traps of gpujs-notes.md ----
+    // ---- the traps of gpu.js 2.24.1 (src/backend/gpujs/runner.ts) ----
 
     it('trap: a kernel output is never overwritten by the next call of the same kernel', () => {
       const [a, b] = [g.fromArray(Float32Array.from([1, 2, 3])), g.fromArray(Float32Array.from([10, 20, 30]))];

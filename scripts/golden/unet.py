@@ -14,8 +14,8 @@ Rerun:      /usr/bin/python3 scripts/golden/unet.py
 
 The tests never import torch: they only read test/golden/unet-golden.json.
 
-Architecture: the reference "unet-tiny" of reference-unet.md (the project's
-shared spec, /work/shared/reference-unet.md), generalised by a config:
+Architecture: the reference "unet-tiny" (docs/04-nn-and-unet.md,
+section "unet-tiny"), generalised by a config:
 
     in_channels, base_channels, channel_mults (ch_l = base * mult_l),
     num_res_blocks (must be 1), attn_levels (levels whose down/up ResBlock is
@@ -321,7 +321,7 @@ def main():
         precision="float64",
         description=(
             "Forward outputs and gradients of loss = mean(output**2) of the tiny-ddpm UNet "
-            "(reference-unet.md, generalised by config), computed with PyTorch in float64. "
+            "(unet-tiny of docs/04-nn-and-unet.md, generalised by config), computed with PyTorch in float64. "
             "Weights are deterministic (see 'weights'), input x[j] = sin(0.1*j + 0.3) over the "
             "flattened [B,C,H,W] input. All arrays are flattened row-major (C order)."),
         weights=(

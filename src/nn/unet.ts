@@ -1,7 +1,7 @@
 /**
  * The UNet that predicts the noise eps in a noisy image x_t (Ho et al. 2020, appendix B;
- * Ronneberger et al. 2015). The exact reference network "unet-tiny" is described in
- * reference-unet.md; the config generalises it (scripts/golden/unet.py builds the same
+ * Ronneberger et al. 2015). The exact reference network "unet-tiny" is specified in
+ * docs/04-nn-and-unet.md; the config generalises it (scripts/golden/unet.py builds the same
  * network in PyTorch for the golden tests).
  *
  * With L levels, ch_l = baseChannels * channelMults[l]:
@@ -77,7 +77,7 @@ export interface UNetConfig {
   crossAttnLevels?: number[];
 }
 
-/** Named configurations. `unet-tiny` is the reference network of reference-unet.md (793,697 parameters for 1 channel). */
+/** Named configurations. `unet-tiny` is the reference network of docs/04-nn-and-unet.md (793,697 parameters for 1 channel). */
 export const UNET_PRESETS: Readonly<Record<string, Readonly<UNetConfig>>> = {
   'unet-tiny': {
     inChannels: 1,
@@ -252,7 +252,7 @@ export class UNet extends Module {
     const L = ch.length;
     this.channels = ch;
 
-    // registration order = the order of reference-unet.md and of scripts/golden/unet.py
+    // registration order = the order of docs/04-nn-and-unet.md and of scripts/golden/unet.py
     this.timeMlp = this.registerModule(
       'time_mlp',
       new Sequential(new Linear(cfg.timeFeatures, cfg.timeDim, init), new SiLU(), new Linear(cfg.timeDim, cfg.timeDim, init)),
