@@ -15,7 +15,10 @@ import { noGrad } from '../src/autograd';
 import { createUNet, type UNetConfig } from '../src/nn/unet';
 import { Adam } from '../src/optim/adam';
 import { mseLoss } from '../src/ops/loss';
-import { dropLabels, train, type TrainConfig } from '../src/train/trainer';
+import { buildRun, DEFAULT_TRAIN_CONFIG, dropLabels, train, type TrainConfig } from '../src/train/trainer';
+import { ClipModel } from '../src/clip/model';
+import { saveClip } from '../src/clip/train';
+import { TextConditioner } from '../src/train/condition';
 import { readSafetensors } from '../src/checkpoint/safetensors';
 import { readImagePng } from '../src/image/png';
 import { main } from '../src/cli/main';
@@ -310,7 +313,7 @@ describe('[unit 6: training] the recipe switches and class conditioning', functi
     ['v, min-SNR, cosine decay, class-conditional (the defaults)', {}],
     ["Ho et al.'s eps, unweighted, constant lr, unconditional", HO],
     ['x0, min-SNR-1, class-conditional without dropout', { prediction: 'x0', snrGamma: 1, condDropout: 0 }],
-    ['text-conditional (captions drawn per image, 10% empty prompts)', { condition: 'text', textDim: 8, textLayers: 1, textHeads: 2 }],
+    ['text-conditional (captions drawn per image, 10% empty prompts)', { condition: 'text', textEncoder: 'scratch', textDim: 8, textLayers: 1, textHeads: 2 }],
   ] as [string, Partial<TrainConfig>][]) {
     it(`resumes exactly: ${name}`, async () => {
       const cfg = { ...baseConfig, ...extra, dataset: twoClasses() };
@@ -369,6 +372,95 @@ describe('[unit 6: training] the recipe switches and class conditioning', functi
     }
   });
 
+  describe('--condition text from a CLIP text tower (--text-encoder clip, clip-tuned)', () => {
+    /** a small CLIP-style model of the two-class dataset, saved like `tiny-ddpm clip` saves one */
+    let clipFile = '';
+    let tower: Map<string, Float32Array>;
+    before(() => {
+      const cond = TextConditioner.forDataset(twoClasses());
+      const clip = new ClipModel({
+        image: { inChannels: 1, imageSize: 8, channels: [4, 4], featureDim: 8, numClasses: 2 },
+        text: { vocabSize: cond.tokenizer.size, maxLength: cond.tokenizer.maxLength, dim: 8, layers: 1, heads: 2 },
+        embedDim: 8,
+      }, { generator: new Generator(77) });
+      clipFile = path.join(tmp(), 'two-clip.safetensors');
+      saveClip(clipFile, clip, cond, { dataset: 'two classes' });
+      tower = new Map(clip.text.namedParameters().map(([n, p]) => [n, p.toArray()]));
+    });
+    const textRun = (extra: Partial<TrainConfig>): Partial<TrainConfig> => ({ ...baseConfig, condition: 'text', clipModel: clipFile, textDim: 8, textLayers: 1, textHeads: 2, dataset: twoClasses(), steps: 3, ...extra });
+    const saved = (out: string) => readSafetensors(path.join(out, 'checkpoint.safetensors')).tensors;
+    const towerNames = () => [...tower.keys()].map((n) => `model.text_encoder.${n}`);
+
+    it('clip: the tower is the CLIP model\'s, bit for bit, after training; the rest trains; the optimizer holds no state for it', async () => {
+      const out = tmp();
+      await train(textRun({ textEncoder: 'clip', outDir: out }), { stream: quiet });
+      const t = saved(out);
+      for (const [n, want] of tower) expect(Array.from(t[`model.text_encoder.${n}`].data as Float32Array), n).to.deep.equal(Array.from(want));
+      expect(Object.keys(t).some((n) => n.startsWith('optim.') && n.includes('text_encoder'))).to.equal(false);
+      // text_proj starts at zero and must have moved
+      expect(Array.from(t['model.text_proj.weight'].data as Float32Array).some((v) => v !== 0)).to.equal(true);
+      expect(Object.keys(t).some((n) => n.startsWith('optim.') && n.includes('text_proj'))).to.equal(true);
+    });
+
+    it('clip-tuned: the tower starts as the CLIP model\'s and is trained on; scratch starts elsewhere', async () => {
+      const r = buildRun({ ...DEFAULT_TRAIN_CONFIG, ...textRun({ textEncoder: 'clip-tuned' }) } as TrainConfig, twoClasses());
+      for (const [n, p] of r.model.textEncoder!.namedParameters()) {
+        expect(Array.from(p.toArray()), n).to.deep.equal(Array.from(tower.get(n)!));
+        expect(p.requiresGrad, n).to.equal(true);
+      }
+      const scratch = buildRun({ ...DEFAULT_TRAIN_CONFIG, ...textRun({ textEncoder: 'scratch' }) } as TrainConfig, twoClasses());
+      expect(Array.from(scratch.model.textEncoder!.namedParameters()[0][1].toArray())).to.not.deep.equal(Array.from(tower.get('token_emb.weight')!));
+      // the rest of the UNet is drawn alike whichever start the text encoder has
+      expect(Array.from(r.model.namedParameters()[0][1].toArray())).to.deep.equal(Array.from(scratch.model.namedParameters()[0][1].toArray()));
+      const out = tmp();
+      await train(textRun({ textEncoder: 'clip-tuned', outDir: out }), { stream: quiet });
+      const t = saved(out);
+      expect(towerNames().some((n) => !Buffer.from(t[n].data.buffer).equals(Buffer.from(tower.get(n.slice('model.text_encoder.'.length))!.buffer)))).to.equal(true);
+    });
+
+    it('the same tower on 2 worker threads: the frozen weights stay bit for bit, and the run matches one thread', async () => {
+      const one = tmp();
+      const two = tmp();
+      await train(textRun({ textEncoder: 'clip', outDir: one, steps: 2 }), { stream: quiet });
+      await train(textRun({ textEncoder: 'clip', outDir: two, steps: 2, workers: 2 }), { stream: quiet });
+      const a = saved(one);
+      const b = saved(two);
+      for (const n of towerNames()) expect(Buffer.from(b[n].data.buffer).equals(Buffer.from(a[n].data.buffer)), n).to.equal(true);
+      const w = 'model.text_proj.weight';
+      Array.from(b[w].data as Float32Array).forEach((v, i) => expect(v, `${w}[${i}]`).to.be.closeTo((a[w].data as Float32Array)[i], 1e-4));
+    });
+
+    it('bad input: no CLIP model, a tower of another width, another class count, resuming with another start: one clear error, nothing written', async () => {
+      const out = tmp();
+      for (const [extra, pattern] of [
+        [{ clipModel: path.join(out, 'nope.safetensors') }, /train: --text-encoder clip: no CLIP model at '.*nope\.safetensors'; train one with tiny-ddpm clip --dataset .*, name one with --clip-model, or pass --text-encoder scratch/],
+        [{ textDim: 16, textHeads: 2 }, /train: --text-dim 16 does not match the CLIP text tower of '.*two-clip\.safetensors' \(--text-dim 8\); drop --text-dim, or pass --text-encoder scratch/],
+        [{ dataset: { ...twoClasses(), numClasses: 3 } }, /train: --text-encoder clip: the CLIP model '.*' knows 2 classes, but the dataset has 3/],
+      ] as [Partial<TrainConfig>, RegExp][]) {
+        let err: Error | null = null;
+        try {
+          await train(textRun({ outDir: path.join(out, 'never'), ...extra }), { stream: quiet });
+        } catch (e) {
+          err = e as Error;
+        }
+        expect(err?.message).to.match(pattern);
+        expect(fs.existsSync(path.join(out, 'never'))).to.equal(false);
+      }
+      const run = tmp();
+      await train(textRun({ textEncoder: 'clip', outDir: run, steps: 1 }), { stream: quiet });
+      const ckpt = path.join(run, 'checkpoint.safetensors');
+      const before = fs.readFileSync(ckpt);
+      let err: Error | null = null;
+      try {
+        await train(textRun({ textEncoder: 'clip-tuned', outDir: run, steps: 2, resume: true }), { stream: quiet });
+      } catch (e) {
+        err = e as Error;
+      }
+      expect(err?.message).to.match(/was trained with --text-encoder clip, but this run asks for --text-encoder clip-tuned/);
+      expect(fs.readFileSync(ckpt).equals(before)).to.equal(true);
+    });
+  });
+
   describe('tiny-ddpm sample and eval on a class-conditional checkpoint', () => {
     let ckpt = '';
     let plainCkpt = '';
@@ -410,7 +502,7 @@ describe('[unit 6: training] the recipe switches and class conditioning', functi
 
     it('a text-conditional checkpoint: --prompt draws that prompt (its class recorded when it is a training caption), unknown words are one line', async () => {
       const out = tmp();
-      await train({ ...baseConfig, condition: 'text', textDim: 8, textLayers: 1, textHeads: 2, dataset: twoClasses(), outDir: out, steps: 1 }, { stream: quiet });
+      await train({ ...baseConfig, condition: 'text', textEncoder: 'scratch', textDim: 8, textLayers: 1, textHeads: 2, dataset: twoClasses(), outDir: out, steps: 1 }, { stream: quiet });
       const textCkpt = path.join(out, 'checkpoint.safetensors');
       const dir = path.join(out, 'p');
       const { code, err } = await runCli(['sample', '--checkpoint', textCkpt, '--n', '4', '--steps', '2', '--backend', 'ref', '--workers', '1', '--prompt', 'a class 1|class 0', '--out', dir]);

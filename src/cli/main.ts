@@ -18,7 +18,7 @@ import type { Backend } from '../backend/backend';
 import { setBackend } from '../backend/registry';
 import { resolveBackend } from '../backend/select';
 import { DEFAULT_TRAIN_CONFIG, SAMPLER_KINDS, train, validateTrainConfig, type TrainConfig } from '../train/trainer';
-import { CONDITION_KINDS } from '../train/condition';
+import { CONDITION_KINDS, TEXT_ENCODER_STARTS } from '../train/condition';
 import { sampleCommand, noiseCommand, type SampleArgs } from './commands';
 import { evalCommand, classifierCommand } from './eval';
 import { clipCommand, clipScoreCommand } from './clip';
@@ -67,10 +67,12 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           .option('prediction', { type: 'string', choices: ['v', 'eps', 'x0'], default: d.prediction, describe: 'what the network predicts: v = sqrt(abar) eps - sqrt(1 - abar) x0 (Salimans & Ho 2022), the noise eps (Ho et al. 2020), or x0' })
           .option('loss-weighting', { type: 'string', choices: ['min-snr', 'none'], default: d.lossWeighting, describe: 'weight each timestep\'s loss by min-SNR-gamma (Hang et al. 2023) or not at all' })
           .option('snr-gamma', { type: 'number', default: d.snrGamma, describe: 'gamma of --loss-weighting min-snr' })
-          .option('condition', { type: 'string', choices: [...CONDITION_KINDS], default: d.condition, describe: 'class: the UNet is told each digit\'s class; text: a caption made from it ("seven", "a handwritten 7", ...), read by a text encoder trained with the UNet through cross-attention; none: unconditional DDPM. class and text sample with classifier-free guidance' })
+          .option('condition', { type: 'string', choices: [...CONDITION_KINDS], default: d.condition, describe: 'class: the UNet is told each digit\'s class; text: a caption made from it ("seven", "a handwritten 7", ...), read through cross-attention by a text encoder (see --text-encoder); none: unconditional DDPM. class and text sample with classifier-free guidance' })
           .option('cond-dropout', { type: 'number', default: d.condDropout, describe: 'with --condition class or text: share of training images whose condition is replaced by the null one (the null class, the empty prompt)' })
           .option('guidance', { type: 'number', default: d.guidance, describe: 'with --condition class or text: guidance scale w of the sample grids (0 = unconditional, 1 = conditional, > 1 = guided)' })
-          .option('text-dim', { type: 'number', default: d.textDim, describe: 'with --condition text: width of the text encoder\'s token states' })
+          .option('text-encoder', { type: 'string', choices: [...TEXT_ENCODER_STARTS], default: d.textEncoder, describe: 'with --condition text: where the text encoder starts. clip: the text tower of the CLIP-style model (tiny-ddpm clip), kept frozen as Stable Diffusion keeps its CLIP text encoder; clip-tuned: the same, trained on with the UNet; scratch: random weights trained with the UNet' })
+          .option('clip-model', { type: 'string', default: d.clipModel, describe: 'with --text-encoder clip or clip-tuned: the CLIP model file (default: assets/<dataset>-clip.safetensors)' })
+          .option('text-dim', { type: 'number', default: d.textDim, describe: 'with --condition text --text-encoder scratch: width of the text encoder\'s token states (a CLIP tower brings its own)' })
           .option('text-layers', { type: 'number', default: d.textLayers, describe: 'with --condition text: transformer blocks of the text encoder' })
           .option('text-heads', { type: 'number', default: d.textHeads, describe: 'with --condition text: attention heads of each block' })
           .option('ema-decay', { type: 'number', default: d.emaDecay, describe: 'EMA decay of the sampling weights' })
@@ -103,6 +105,7 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           lrDecay: a['lr-decay'] as TrainConfig['lrDecay'], prediction: a.prediction as TrainConfig['prediction'],
           lossWeighting: a['loss-weighting'] as TrainConfig['lossWeighting'], snrGamma: a['snr-gamma'] as number,
           condition: a.condition as TrainConfig['condition'], condDropout: a['cond-dropout'] as number, guidance: a.guidance as number,
+          textEncoder: a['text-encoder'] as TrainConfig['textEncoder'], clipModel: a['clip-model'] as string,
           textDim: a['text-dim'] as number, textLayers: a['text-layers'] as number, textHeads: a['text-heads'] as number,
           gradClip: a['grad-clip'] as number, seed: a.seed as number, timesteps: a.timesteps as number,
           betaSchedule: a['beta-schedule'] as TrainConfig['betaSchedule'], outDir, checkpointEvery: a['checkpoint-every'] as number,

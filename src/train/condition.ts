@@ -15,6 +15,14 @@ export type ConditionKind = 'none' | 'class' | 'text';
 export const CONDITION_KINDS: readonly ConditionKind[] = ['class', 'text', 'none'];
 
 /**
+ * Where a text-conditional run's text encoder starts: a CLIP text tower kept frozen ('clip',
+ * as Stable Diffusion keeps its CLIP text encoder), the same trained on with the UNet
+ * ('clip-tuned'), or random weights trained with the UNet ('scratch').
+ */
+export type TextEncoderStart = 'clip' | 'clip-tuned' | 'scratch';
+export const TEXT_ENCODER_STARTS: readonly TextEncoderStart[] = ['clip', 'clip-tuned', 'scratch'];
+
+/**
  * Replace each class by the null class (index numClasses) with probability p, drawing one
  * uniform number per image (classifier-free guidance's training, Ho & Salimans 2021).
  */

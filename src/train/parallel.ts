@@ -198,8 +198,10 @@ export class DataParallel {
         total += result.loss! * (size / batch);
         let offset = 0;
         for (const p of params) {
-          const g = Tensor.fromBuf(p.backend.fromArray(result.grads!.subarray(offset, offset + p.size)), p.shape, p.backend).mul(size / batch);
-          p.grad = p.grad ? p.grad.add(g) : g;
+          if (p.requiresGrad) { // a frozen parameter (a frozen text tower) keeps no gradient
+            const g = Tensor.fromBuf(p.backend.fromArray(result.grads!.subarray(offset, offset + p.size)), p.shape, p.backend).mul(size / batch);
+            p.grad = p.grad ? p.grad.add(g) : g;
+          }
           offset += p.size;
         }
       });

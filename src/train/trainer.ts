@@ -27,7 +27,9 @@ import { DataLoader } from '../data/loader';
 import type { ImageDataset } from '../data/dataset';
 import { drawTimestepsAndNoise, type NoisePredictor } from '../diffusion/forward';
 import { asNoisePredictor, guidedPredictor, LOSS_WEIGHTINGS, PREDICTIONS, type LossWeighting, type Objective, type Prediction } from '../diffusion/objective';
-import { balancedLabels, ClassConditioner, CONDITION_KINDS, TextConditioner, type ConditionKind, type Conditioner } from './condition';
+import { balancedLabels, ClassConditioner, CONDITION_KINDS, TEXT_ENCODER_STARTS, TextConditioner, type ConditionKind, type Conditioner, type TextEncoderStart } from './condition';
+import { loadClip, shippedClipPath } from '../clip/train';
+import type { TextEncoderConfig } from '../nn/text-encoder';
 import { accumulateGradients, DataParallel, noisePredictor } from './parallel';
 import { DdimSampler, DdpmSampler, DpmSolverSampler, type Sampler } from '../diffusion/samplers';
 import { NoiseSchedule, type BetaSchedule } from '../diffusion/schedule';
@@ -39,6 +41,7 @@ import { clipGradNorm } from '../optim/clip';
 import { EMA } from '../optim/ema';
 import { lrSchedule } from '../optim/schedule';
 import { Generator } from '../random';
+import { noGrad } from '../autograd';
 import { sampleWithSnapshots, writeReverseProcessPng } from './pictures';
 import { ProgressBar } from './progress';
 import { TrainingEvaluator } from '../metrics/training-eval';
@@ -70,7 +73,15 @@ export interface TrainConfig {
    * from the labels, read by a text encoder trained with the UNet through cross-attention)
    */
   condition: ConditionKind;
-  /** text-conditional runs: the text encoder's width, blocks and heads */
+  /**
+   * text-conditional runs: where the text encoder starts. 'clip': the text tower of a trained
+   * CLIP-style model (src/clip/), kept frozen, as Stable Diffusion keeps its CLIP text encoder;
+   * 'clip-tuned': the same start, trained on with the UNet; 'scratch': random, trained with the UNet
+   */
+  textEncoder: TextEncoderStart;
+  /** text-conditional runs from a CLIP text tower: the CLIP model file ('' = the shipped assets/<dataset>-clip.safetensors) */
+  clipModel: string;
+  /** text-conditional runs: the text encoder's width, blocks and heads (from scratch; a CLIP tower brings its own) */
   textDim: number;
   textLayers: number;
   textHeads: number;
@@ -132,6 +143,8 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   lossWeighting: 'min-snr',
   snrGamma: 5,
   condition: 'class',
+  textEncoder: 'clip',
+  clipModel: '',
   textDim: 64,
   textLayers: 2,
   textHeads: 4,
@@ -192,16 +205,58 @@ export function objectiveOf(cfg: Pick<TrainConfig, 'prediction' | 'lossWeighting
 
 /** The pieces of a run, built from a config: also what `sample` rebuilds from a checkpoint. */
 export function buildRun(cfg: TrainConfig, dataset: ImageDataset) {
-  const conditioner = makeConditioner(cfg.condition, dataset);
+  const tower = cfg.condition === 'text' && cfg.textEncoder !== 'scratch' ? clipTextTower(cfg, dataset) : null;
+  const conditioner = tower ? tower.conditioner : makeConditioner(cfg.condition, dataset);
   const numClasses = cfg.condition === 'class' ? dataset.numClasses : 0;
-  const text = conditioner instanceof TextConditioner
+  const text = tower ? tower.config : conditioner instanceof TextConditioner
     ? { vocabSize: conditioner.tokenizer.size, maxLength: conditioner.tokenizer.maxLength, dim: cfg.textDim, layers: cfg.textLayers, heads: cfg.textHeads }
     : undefined;
   const model = createUNet(cfg.model, { inChannels: dataset.channels, numClasses, text, generator: new Generator(cfg.seed) });
-  const optimizer = new Adam(model.namedParameters(), { lr: cfg.lr, betas: [0.9, 0.999], eps: 1e-8 });
+  if (tower) {
+    // the CLIP text tower's weights replace the drawn ones (the rest of the UNet is drawn as in a scratch run)
+    const from = new Map(tower.encoder.namedParameters());
+    noGrad(() => {
+      for (const [name, p] of model.textEncoder!.namedParameters()) p.assign_(from.get(name)!.detach());
+    });
+    // frozen: autograd computes no gradient for the tower, and the optimizer does not hold it
+    if (cfg.textEncoder === 'clip') for (const p of model.textEncoder!.parameters()) p.requiresGrad_(false);
+  }
+  const optimizer = new Adam(model.namedParameters().filter(([, p]) => p.requiresGrad), { lr: cfg.lr, betas: [0.9, 0.999], eps: 1e-8 });
   const ema = new EMA(model, { decay: cfg.emaDecay });
   const schedule = new NoiseSchedule({ numTimesteps: cfg.timesteps, schedule: cfg.betaSchedule });
   return { model, optimizer, ema, schedule, conditioner };
+}
+
+/**
+ * The text tower of a trained CLIP-style model (src/clip/) and its tokenizer and captions,
+ * for a text-conditional run that starts from it: the vocabulary is the CLIP model's, so
+ * every prompt it scores the UNet can be asked.
+ */
+export function clipTextTower(cfg: Pick<TrainConfig, 'clipModel' | 'textEncoder' | 'textDim' | 'textLayers' | 'textHeads' | 'dataset'>, dataset: Pick<ImageDataset, 'numClasses' | 'name'>) {
+  const spec = typeof cfg.dataset === 'string' ? cfg.dataset : dataset.name;
+  const file = cfg.clipModel || shippedClipPath(spec);
+  const flag = `--text-encoder ${cfg.textEncoder}`;
+  if (!fs.existsSync(file)) {
+    throw new Error(`train: ${flag}: no CLIP model at '${file}'; train one with tiny-ddpm clip --dataset ${spec.split(':')[0]}, name one with --clip-model, or pass --text-encoder scratch`);
+  }
+  let clip: ReturnType<typeof loadClip>;
+  try {
+    clip = loadClip(file);
+  } catch (err) {
+    throw new Error(`train: ${flag}: ${(err as Error).message.replace(/^clip-score: /, '')}`);
+  }
+  if (clip.conditioner.numClasses !== dataset.numClasses) {
+    throw new Error(`train: ${flag}: the CLIP model '${file}' knows ${clip.conditioner.numClasses} classes, but the dataset has ${dataset.numClasses}`);
+  }
+  const config: TextEncoderConfig = { ...clip.model.text.config };
+  const asked = { textDim: config.dim, textLayers: config.layers, textHeads: config.heads };
+  for (const key of ['textDim', 'textLayers', 'textHeads'] as const) {
+    if (cfg[key] !== asked[key]) {
+      const f = key.replace(/[A-Z]/g, (ch) => '-' + ch.toLowerCase());
+      throw new Error(`train: --${f} ${cfg[key]} does not match the CLIP text tower of '${file}' (--${f} ${asked[key]}); drop --${f}, or pass --text-encoder scratch`);
+    }
+  }
+  return { file, config, encoder: clip.model.text, conditioner: clip.conditioner };
 }
 
 export type SamplerKind = 'ddpm' | 'ddim' | 'dpm-solver++';
@@ -301,6 +356,7 @@ export function validateTrainConfig(cfg: TrainConfig): void {
   if (!(cfg.snrGamma > 0)) throw new Error(`train: --snr-gamma must be > 0, got ${cfg.snrGamma}`);
   if (!CONDITION_KINDS.includes(cfg.condition)) throw new Error(`train: --condition must be one of ${CONDITION_KINDS.join(', ')}, got ${cfg.condition}`);
   if (cfg.condition === 'text') {
+    if (!TEXT_ENCODER_STARTS.includes(cfg.textEncoder)) throw new Error(`train: --text-encoder must be one of ${TEXT_ENCODER_STARTS.join(', ')}, got ${cfg.textEncoder}`);
     posInt('textDim');
     posInt('textLayers');
     posInt('textHeads');
@@ -317,8 +373,10 @@ export function validateTrainConfig(cfg: TrainConfig): void {
  */
 function checkResumeMatches(file: string, cfg: TrainConfig): void {
   const saved = readTrainingCheckpointInfo(file).config as Partial<TrainConfig>;
-  const was = { condition: saved.condition ?? 'none', prediction: saved.prediction ?? 'eps' };
-  for (const [key, flag] of [['condition', 'condition'], ['prediction', 'prediction']] as const) {
+  const was = { condition: saved.condition ?? 'none', prediction: saved.prediction ?? 'eps', textEncoder: saved.textEncoder ?? 'scratch' };
+  const keys: [keyof typeof was, string][] = [['condition', 'condition'], ['prediction', 'prediction']];
+  if (cfg.condition === 'text' && was.condition === 'text') keys.push(['textEncoder', 'text-encoder']);
+  for (const [key, flag] of keys) {
     if (was[key] !== cfg[key]) {
       throw new Error(`train: --resume: '${file}' was trained with --${flag} ${was[key]}, but this run asks for --${flag} ${cfg[key]}; pass --${flag} ${was[key]} to continue it`);
     }
@@ -343,7 +401,6 @@ export async function train(config: Partial<TrainConfig>, hooks: TrainHooks = {}
 async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainResult> {
   const started = Date.now();
   const out = cfg.outDir;
-  fs.mkdirSync(path.join(out, 'samples'), { recursive: true });
   const checkpointFile = path.join(out, CHECKPOINT_FILE);
   const lossFile = path.join(out, 'loss.csv');
 
@@ -352,6 +409,7 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
   if (cfg.batchSize > dataset.n) throw new Error(`train: batch size ${cfg.batchSize} is larger than the dataset (${dataset.n} images)`);
   const loader = new DataLoader(dataset, { batchSize: cfg.batchSize, seed: cfg.seed, horizontalFlip: dataset.channels === 3 });
   const { model, optimizer, ema, schedule, conditioner } = buildRun(cfg, dataset);
+  fs.mkdirSync(path.join(out, 'samples'), { recursive: true }); // after every check of the config and the data, so a bad run writes nothing
   const generator = new Generator(cfg.seed + 1); // draws t and the noise of Algorithm 1
   // cosine: from the peak after the warmup to 0 at the last step (a run no longer than its warmup only warms up)
   const lrAt = lrSchedule({ lr: cfg.lr, warmupSteps: cfg.warmup, decay: cfg.lrDecay, totalSteps: Math.max(cfg.steps, cfg.warmup + 1) });
@@ -432,7 +490,7 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
   progress.setState(resumedExtra.smoothing);
   progress.log(`training ${typeof cfg.model === 'string' ? cfg.model : 'custom UNet'} (${model.numParameters().toLocaleString('en-US')} parameters) on ${dataset.name} (${dataset.n} images ${c}x${h}x${w}), backend ${getBackend().name}${cfg.workers > 1 ? ` x ${cfg.workers} threads` : ''}, steps ${step}..${cfg.steps}, batch ${cfg.batchSize}`);
   progress.log(`  predicting ${cfg.prediction}, loss weighting ${cfg.lossWeighting === 'min-snr' ? `min-SNR-${cfg.snrGamma}` : 'none'}, lr ${cfg.lr} ${cfg.lrDecay === 'cosine' ? 'decaying to 0 (cosine)' : 'constant'} after ${cfg.warmup} warmup steps, ${conditioner?.kind === 'class' ? `class-conditional (${numClasses} classes, ${cfg.condDropout * 100}% dropped to the null class; grids at guidance ${cfg.guidance})` : ''}` +
-    `${conditioner instanceof TextConditioner ? `text-conditional (${conditioner.tokenizer.size - 3} words, prompts of up to ${conditioner.length - 1}; text encoder ${cfg.textLayers} blocks of width ${cfg.textDim}; ${cfg.condDropout * 100}% empty prompts; grids at guidance ${cfg.guidance})` : ''}${conditioner ? '' : 'unconditional'}`);
+    `${conditioner instanceof TextConditioner ? `text-conditional (${conditioner.tokenizer.size - 3} words, prompts of up to ${conditioner.length - 1}; text encoder ${model.textEncoder!.config.layers} blocks of width ${model.textEncoder!.config.dim}, ${cfg.textEncoder === 'clip' ? `the frozen text tower of ${cfg.clipModel || 'the shipped CLIP model'}` : cfg.textEncoder === 'clip-tuned' ? `from the text tower of ${cfg.clipModel || 'the shipped CLIP model'}, trained on` : 'trained from scratch'}; ${cfg.condDropout * 100}% empty prompts; grids at guidance ${cfg.guidance})` : ''}${conditioner ? '' : 'unconditional'}`);
   let lastLoss = NaN;
   let stopped: TrainResult['stopped'] = 'done';
   try {
