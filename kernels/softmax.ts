@@ -11,6 +11,7 @@
 import type { KernelSpec, KernelThis } from './kernel';
 
 function softmaxDenominator(this: KernelThis<{ n: number }>, x: Float32Array, rowMax: Float32Array): number {
+  // BEGIN SOLUTION 5
   const row = this.thread.x;
   const m = rowMax[row];
   let s = 0;
@@ -18,9 +19,11 @@ function softmaxDenominator(this: KernelThis<{ n: number }>, x: Float32Array, ro
     s += Math.exp(x[row * this.constants.n + j] - m);
   }
   return s;
+  // END SOLUTION 5
 }
 
 function softmaxNormalize(this: KernelThis<{ n: number }>, x: Float32Array, rowMax: Float32Array, rowSum: Float32Array): number {
+  // BEGIN SOLUTION 5
   const t = this.thread.x;
   // row = floor(t / n), exactly (see kernel.ts)
   let row = Math.floor((t + 0.5) / this.constants.n);
@@ -31,6 +34,7 @@ function softmaxNormalize(this: KernelThis<{ n: number }>, x: Float32Array, rowM
     row = row + 1;
   }
   return Math.exp(x[t] - rowMax[row]) / rowSum[row];
+  // END SOLUTION 5
 }
 
 /** Called with (x, rowMax). */

@@ -93,6 +93,7 @@ export abstract class Function {
 export function sumToShape(grad: Tensor, shape: number[]): Tensor {
   const gs = grad.shape;
   if (gs.length === shape.length && gs.every((s, i) => s === shape[i])) return grad;
+  // BEGIN SOLUTION 2
   const lead = gs.length - shape.length;
   const axes: number[] = [];
   for (let d = 0; d < gs.length; d++) {
@@ -101,10 +102,12 @@ export function sumToShape(grad: Tensor, shape: number[]): Tensor {
   }
   const summed = axes.length ? grad.sum(axes, true) : grad;
   return summed.reshape(shape);
+  // END SOLUTION 2
 }
 
 /** Nodes reachable from root, ordered so that every node comes after all nodes that consume its output. */
 function topologicalOrder(root: Node): Node[] {
+  // BEGIN SOLUTION 3
   // Iterative post-order DFS (no recursion: a 10,000-op chain must not overflow the stack).
   const order: Node[] = [];
   const visited = new Set<Node>();
@@ -126,6 +129,7 @@ function topologicalOrder(root: Node): Node[] {
     }
   }
   return order.reverse(); // root first, leaves' producers last
+  // END SOLUTION 3
 }
 
 export interface BackwardOptions {

@@ -33,9 +33,11 @@ function checkTimesteps(schedule: NoiseSchedule, t: ArrayLike<number>, batch: nu
 export function addNoise(schedule: NoiseSchedule, x0: Tensor, noise: Tensor, t: ArrayLike<number>): Tensor {
   checkTimesteps(schedule, t, x0.shape[0], 'addNoise');
   if (noise.shape.join() !== x0.shape.join()) throw new Error(`addNoise: noise [${noise.shape}] and x0 [${x0.shape}] differ in shape`);
+  // BEGIN SOLUTION 8
   const signal = perImage(Array.from(t, (ti) => schedule.sqrtAlphasCumprod[ti]), x0);
   const noiseScale = perImage(Array.from(t, (ti) => schedule.sqrtOneMinusAlphasCumprod[ti]), x0);
   return x0.mul(signal).add(noise.mul(noiseScale));
+  // END SOLUTION 8
 }
 
 export interface LossResult {

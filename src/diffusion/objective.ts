@@ -125,6 +125,7 @@ export function guidedPredictor(model: NoisePredictor, labels: Int32Array, guida
   return (x, t) => {
     const b = x.shape[0];
     if (b !== images) throw new Error(`guidedPredictor: a batch of ${b} images for ${images} conditions`);
+    // BEGIN SOLUTION 11
     if (guidance === 0) return model(x, t, nulls);
     if (guidance === 1) return model(x, t, labels);
     const both = new Int32Array(2 * labels.length);
@@ -134,5 +135,6 @@ export function guidedPredictor(model: NoisePredictor, labels: Int32Array, guida
     const cond = out.slice(0, 0, b);
     const uncond = out.slice(0, b, 2 * b);
     return uncond.add(cond.sub(uncond).mul(guidance));
+    // END SOLUTION 11
   };
 }

@@ -60,12 +60,14 @@ export class DdpmSampler implements Sampler {
   step(predictedNoise: Tensor, t: number, x: Tensor, generator: Generator): StepResult {
     const s = this.schedule;
     s.checkTimestep(t, 'DdpmSampler.step');
+    // BEGIN SOLUTION 9
     const x0 = predictOriginal(s, x, predictedNoise, t, this.clipDenoised); // 1.
     const mean = x0.mul(s.posteriorMeanCoef1[t]).add(x.mul(s.posteriorMeanCoef2[t])); // 2.
     if (t === 0) return { prevSample: mean, predOriginal: x0 };
     const sigma = Math.sqrt(this.variance === 'posterior' ? s.posteriorVariance[t] : s.betas[t]);
     const z = randn(x.shape, { generator }); // 3.
     return { prevSample: mean.add(z.mul(sigma)), predOriginal: x0 };
+    // END SOLUTION 9
   }
 }
 
@@ -121,6 +123,7 @@ export class DdimSampler implements Sampler {
   step(predictedNoise: Tensor, t: number, x: Tensor, generator: Generator): StepResult {
     const s = this.prev.get(t);
     if (s === undefined) throw new Error(`DdimSampler.step: timestep ${t} is not one of this sampler's ${this.timesteps.length} steps`);
+    // BEGIN SOLUTION 10
     const abarT = this.alphaBar(t);
     const abarS = this.alphaBar(s);
     let x0 = predictOriginal(this.schedule, x, predictedNoise, t, false); // 1.
@@ -133,6 +136,7 @@ export class DdimSampler implements Sampler {
     let next = x0.mul(Math.sqrt(abarS)).add(eps.mul(Math.sqrt(Math.max(1 - abarS - sigma * sigma, 0)))); // 3.
     if (sigma > 0) next = next.add(randn(x.shape, { generator }).mul(sigma));
     return { prevSample: next, predOriginal: x0 };
+    // END SOLUTION 10
   }
 }
 

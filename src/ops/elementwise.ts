@@ -55,10 +55,12 @@ export class Div extends Function {
     ctx.saveForBackward(a, b);
     return binaryKernel('div', a, b);
   }
-  backward(ctx: Context, g: Tensor) {
+  backward(ctx: Context, g: Tensor): (Tensor | null)[] {
     const [a, b] = ctx.saved;
+    // BEGIN SOLUTION 4
     // d(a/b)/da = 1/b,  d(a/b)/db = -a/b^2
     return [ctx.needsInputGrad[0] ? g.div(b) : null, ctx.needsInputGrad[1] ? g.mul(a).div(b.square()).neg() : null];
+    // END SOLUTION 4
   }
 }
 
@@ -274,9 +276,11 @@ export class Sigmoid extends Function {
     ctx.saveForBackward(out);
     return out;
   }
-  backward(ctx: Context, g: Tensor) {
+  backward(ctx: Context, g: Tensor): (Tensor | null)[] {
     const [s] = ctx.saved;
+    // BEGIN SOLUTION 4
     return [g.mul(s).mul(s.neg().add(1))]; // s (1 - s)
+    // END SOLUTION 4
   }
 }
 
@@ -286,9 +290,11 @@ export class Tanh extends Function {
     ctx.saveForBackward(out);
     return out;
   }
-  backward(ctx: Context, g: Tensor) {
+  backward(ctx: Context, g: Tensor): (Tensor | null)[] {
     const [t] = ctx.saved;
+    // BEGIN SOLUTION 4
     return [g.mul(t.square().neg().add(1))]; // 1 - tanh^2
+    // END SOLUTION 4
   }
 }
 

@@ -71,6 +71,7 @@ export function groupNorm(x: Tensor, groups: number, weight?: Tensor | null, bia
 export function groupNormComposed(x: Tensor, groups: number, weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
   checkGroupNorm(x, groups, weight, bias);
   const [n, c] = x.shape;
+  // BEGIN SOLUTION 7
   const grouped = x.reshape([n, groups, -1]); // [N, G, C/G * positions]
   const mean = grouped.mean(2, true);
   const centered = grouped.sub(mean);
@@ -81,6 +82,7 @@ export function groupNormComposed(x: Tensor, groups: number, weight?: Tensor | n
   if (weight) y = y.mul(weight.reshape(affineShape));
   if (bias) y = y.add(bias.reshape(affineShape));
   return y;
+  // END SOLUTION 7
 }
 
 /** LayerNorm (Ba et al. 2016) over the trailing dims `normalizedShape`. */

@@ -36,12 +36,14 @@ export class Reshape extends Function {
 
 /** Reorder axes: out.shape[i] = x.shape[axes[i]]. */
 export class Permute extends Function {
-  forward(ctx: Context, x: Tensor, axes: number[]) {
+  forward(ctx: Context, x: Tensor, axes: number[]): Tensor {
     if (axes.length !== x.ndim) throw new Error(`permute: expected ${x.ndim} axes for shape [${x.shape}], got [${axes}]`);
     const ax = axes.map((a) => normalizeAxis(a, x.ndim, 'permute'));
     if (new Set(ax).size !== ax.length) throw new Error(`permute: axes [${axes}] are not a permutation`);
     ctx.axes = ax;
+    // BEGIN SOLUTION 1
     return new Tensor(x.storage, ax.map((a) => x.shape[a]), ax.map((a) => x.strides[a]), x.offset);
+    // END SOLUTION 1
   }
   backward(ctx: Context, g: Tensor) {
     const ax = ctx.axes as number[];
@@ -82,7 +84,7 @@ export class Expand extends Function {
 
 /** x[..., start:end, ...] along one axis (step 1). */
 export class Slice extends Function {
-  forward(ctx: Context, x: Tensor, axis: number, start: number, end?: number) {
+  forward(ctx: Context, x: Tensor, axis: number, start: number, end?: number): Tensor {
     const a = normalizeAxis(axis, x.ndim, 'slice');
     const size = x.shape[a];
     const norm = (i: number) => (i < 0 ? i + size : i);
@@ -94,9 +96,11 @@ export class Slice extends Function {
     ctx.axis = a;
     ctx.before = s;
     ctx.after = size - e;
+    // BEGIN SOLUTION 1
     const shape = x.shape.slice();
     shape[a] = e - s;
     return new Tensor(x.storage, shape, x.strides.slice(), x.offset + s * x.strides[a]);
+    // END SOLUTION 1
   }
   backward(ctx: Context, g: Tensor) {
     // put g back in its place, with zeros before and after along the axis

@@ -46,6 +46,7 @@ export function conv2dBackwardBias(gy: Float32Array, p: Conv2dParams): Float32Ar
 
 export function conv2dBackwardInput(gy: Float32Array, w: Float32Array, p: Conv2dParams): Float32Array {
   const { n, cin, h, w: W, cout, kh, kw, strideH, strideW, padH, padW, oh, ow } = p;
+  // BEGIN SOLUTION 6
   const dx = new Float32Array(n * cin * h * W);
   // scatter each output gradient back to the inputs it read: the transpose of conv2d
   for (let b = 0; b < n; b++)
@@ -65,10 +66,12 @@ export function conv2dBackwardInput(gy: Float32Array, w: Float32Array, p: Conv2d
             }
         }
   return dx;
+  // END SOLUTION 6
 }
 
 export function conv2dBackwardWeight(x: Float32Array, gy: Float32Array, p: Conv2dParams): Float32Array {
   const { n, cin, h, w: W, cout, kh, kw, strideH, strideW, padH, padW, oh, ow } = p;
+  // BEGIN SOLUTION 6
   const dw = new Float32Array(cout * cin * kh * kw);
   for (let co = 0; co < cout; co++)
     for (let ci = 0; ci < cin; ci++)
@@ -88,6 +91,7 @@ export function conv2dBackwardWeight(x: Float32Array, gy: Float32Array, p: Conv2
           dw[((co * cin + ci) * kh + ky) * kw + kx] = s;
         }
   return dw;
+  // END SOLUTION 6
 }
 
 export function upsampleNearest2d(x: Float32Array, p: UpsampleParams): Float32Array {
