@@ -80,3 +80,17 @@ describe('[docs] links, named files and self-containment', () => {
     expect(hits, hits.join('\n')).to.deep.equal([]);
   });
 });
+
+describe('[docs] the pictures drawn by scripts/docs-pictures.ts', function () {
+  this.timeout(60000);
+  it('redrawn now, each is byte for byte the committed docs/images file (the script and the docs agree)', () => {
+    const { drawAll } = require('../scripts/docs-pictures') as typeof import('../scripts/docs-pictures');
+    const os = require('os') as typeof import('os');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tiny-ddpm-pictures-'));
+    for (const f of drawAll(dir)) {
+      const committed = path.join(__dirname, '..', 'docs', 'images', path.basename(f));
+      expect(fs.existsSync(committed), committed).to.equal(true);
+      expect(fs.readFileSync(f).equals(fs.readFileSync(committed)), `${path.basename(f)} differs from docs/images (run the script and commit)`).to.equal(true);
+    }
+  });
+});
