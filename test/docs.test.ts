@@ -94,3 +94,43 @@ describe('[docs] the pictures drawn by scripts/docs-pictures.ts', function () {
     }
   });
 });
+
+/**
+ * Code quoted in docs/ is the code: every ```ts block's lines (less blank lines, lone braces
+ * and `...` elisions) appear, in that order, in one source file (src/, kernels/, examples/).
+ */
+describe('[docs] quoted code matches the source', () => {
+  const root = path.join(__dirname, '..');
+  const walk = (dir: string): string[] => fs.readdirSync(path.join(root, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+  const sources = ['src', 'kernels', 'examples'].flatMap(walk).map((f) => ({ file: f, lines: fs.readFileSync(path.join(root, f), 'utf8').split('\n').map((l) => l.trim()) }));
+  const significant = (l: string) => {
+    const t = l.trim();
+    return t !== '' && !t.startsWith('...') && !t.startsWith('// ...') && !['{', '}', '};', ');', '});'].includes(t);
+  };
+  const inOrder = (lines: string[], block: string[]) => {
+    let i = 0;
+    for (const b of block) {
+      while (i < lines.length && lines[i] !== b) i++;
+      if (i === lines.length) return false;
+      i++;
+    }
+    return true;
+  };
+  const docs = ['docs', 'docs/course'].flatMap((d) => fs.readdirSync(path.join(root, d)).filter((f) => f.endsWith('.md')).map((f) => path.join(d, f)));
+  for (const doc of docs) {
+    const lines = fs.readFileSync(path.join(root, doc), 'utf8').split('\n');
+    const blocks: { line: number; body: string[] }[] = [];
+    for (let i = 0; i < lines.length; i++) {
+      if (!lines[i].startsWith('```ts')) continue;
+      const end = lines.findIndex((l, k) => k > i && l.startsWith('```'));
+      blocks.push({ line: i + 1, body: lines.slice(i + 1, end).filter(significant).map((l) => l.trim()) });
+      i = end;
+    }
+    if (blocks.length === 0) continue;
+    it(`${doc}: its ${blocks.length} quoted code block(s) are in the source`, () => {
+      const stale = blocks.filter((b) => !sources.some((s) => inOrder(s.lines, b.body)));
+      const where = stale.map((b) => `${doc}:${b.line}: first line not in any file in order: ${b.body.find((l) => !sources.some((s) => s.lines.includes(l))) ?? '(all lines exist, but in no single file in this order)'}`);
+      expect(where, where.join('\n')).to.deep.equal([]);
+    });
+  }
+});
