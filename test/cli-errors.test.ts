@@ -42,7 +42,7 @@ function samplesFolder(): string {
   return dir;
 }
 
-describe('[cli] a bad --dataset is one line, without a stack trace', function () {
+describe('[unit 6: cli] a bad --dataset is one line, without a stack trace', function () {
   this.timeout(60000);
 
   it('the readers throw a DatasetError for each case', () => {

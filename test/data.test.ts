@@ -64,7 +64,7 @@ after(() => {
 
 // ---------------------------------------------------------------------------------------
 
-describe('bundled MNIST', () => {
+describe('[unit 6: data] bundled MNIST', () => {
   let all: ImageDataset;
   before(() => {
     all = loadBundledMnist({ split: 'all' });
@@ -155,7 +155,7 @@ describe('bundled MNIST', () => {
 
 // ---------------------------------------------------------------------------------------
 
-describe('IDX reader', () => {
+describe('[unit 6: data] IDX reader', () => {
   // three 2x3 images with bytes 0..17 and labels 7, 0, 9
   const pixelBytes = Array.from({ length: 18 }, (_, i) => i * 15);
   const labelBytes = [7, 0, 9];
@@ -265,7 +265,7 @@ describe('IDX reader', () => {
 
 // ---------------------------------------------------------------------------------------
 
-describe('CIFAR-10 reader', () => {
+describe('[unit 6: data] CIFAR-10 reader', () => {
   /** The value of byte `k` (0..3071) of record `r`: distinct enough to catch layout slips. */
   const pixel = (r: number, k: number) => (r * 101 + k * 7 + (k >> 10) * 13) % 256;
 
@@ -322,7 +322,7 @@ describe('CIFAR-10 reader', () => {
 
 // ---------------------------------------------------------------------------------------
 
-describe('loadDataset specs', () => {
+describe('[unit 6: data] loadDataset specs', () => {
   it('lists the valid names for an unknown one', () => {
     expect(() => loadDataset('imagenet')).to.throw(/unknown dataset 'imagenet'.*mnist.*mnist-idx:<dir>.*fashion-mnist.*cifar10:<dir>/);
   });
@@ -333,7 +333,7 @@ describe('loadDataset specs', () => {
   });
 });
 
-describe('Fashion-MNIST from the Debian package', () => {
+describe('[unit 6: data] Fashion-MNIST from the Debian package', () => {
   const present = fs.existsSync(path.join(DEFAULT_FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'));
 
   it('holds 60,000 training and 10,000 test images, 1,000 of each class in test', function () {
@@ -358,7 +358,7 @@ describe('Fashion-MNIST from the Debian package', () => {
 
 // ---------------------------------------------------------------------------------------
 
-describe('dataset helpers', () => {
+describe('[unit 6: data] dataset helpers', () => {
   it('subset, concat and validate', () => {
     const ds = fakeDataset(5, 1, 2, 2);
     const sub = subsetDataset(ds, [4, 1]);
@@ -372,7 +372,7 @@ describe('dataset helpers', () => {
   });
 });
 
-describe('DataLoader', () => {
+describe('[unit 6: data] DataLoader', () => {
   const ds = fakeDataset(10, 1, 3, 4);
 
   /** The labels and indices of the next k batches, as plain arrays, for comparisons. */

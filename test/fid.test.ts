@@ -153,7 +153,7 @@ function stats(mu: number[], sigma: Float64Array): FeatureStats {
 
 // ---- linalg -------------------------------------------------------------------------
 
-describe('metrics/linalg', () => {
+describe('[unit 7: evaluation] metrics/linalg', () => {
   describe('matmul, transpose, trace', () => {
     it('multiplies rectangular matrices like the textbook loop', () => {
       const a = Float64Array.from([1, 2, 3, 4, 5, 6]); // 2x3
@@ -335,7 +335,7 @@ describe('metrics/linalg', () => {
 
 // ---- FID ----------------------------------------------------------------------------
 
-describe('metrics/fid', () => {
+describe('[unit 7: evaluation] metrics/fid', () => {
   it('featureStats returns the mean and the unbiased covariance', () => {
     const s = featureStats(Float32Array.from([1, 2, 3, 4, 5, 7]), 3, 2);
     expect(s.count).to.equal(3);

@@ -64,7 +64,7 @@ function expectClose(a: Float32Array, b: Float32Array, bound: Float32Array | num
   }
 }
 
-describe('[issue 7: webasm patch] patched vs unpatched vs the reference, every kernel family', function () {
+describe('[unit 3: kernels] the webasm patch: patched vs unpatched vs the reference, every kernel family', function () {
   let patched: GpuJsBackend;
   let stock: GpuJsBackend;
   let fused: GpuJsBackend;
@@ -226,7 +226,7 @@ describe('[issue 7: webasm patch] patched vs unpatched vs the reference, every k
   });
 });
 
-describe('[issue 7: webasm patch] guards: what must stay a gather', function () {
+describe('[unit 3: kernels] the webasm patch: guards: what must stay a gather', function () {
   let gpu: any;
   before(function () {
     if (!availability('webasm').ok) this.skip();
@@ -355,7 +355,7 @@ describe('[issue 7: webasm patch] guards: what must stay a gather', function () 
   });
 });
 
-describe('[issue 7: webasm on two threads] one kernel call split over a helper thread (webasm-threads.ts)', function () {
+describe('[unit 3: kernels] webasm on two threads: one kernel call split over a helper thread (webasm-threads.ts)', function () {
   let one: GpuJsBackend;
   let two: GpuJsBackend;
   const gen = new Generator(11);

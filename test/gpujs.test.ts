@@ -40,7 +40,7 @@ function expectAllClose(a: Float32Array, b: Float32Array, rtol: number, atol: nu
 const MODES: GpuJsMode[] = ['webasm', 'cpu', 'gpu'];
 
 for (const mode of MODES) {
-  describe(`[issue 3: gpu.js] kernels vs the reference [gpujs-${mode}]`, function () {
+  describe(`[unit 3: kernels] gpu.js: kernels vs the reference [gpujs-${mode}]`, function () {
     let g: GpuJsBackend;
     const ref = new RefBackend();
     const gen = new Generator(3);
@@ -414,7 +414,7 @@ for (const mode of MODES) {
   });
 }
 
-describe('[issue 3: gpu.js] choosing a backend', () => {
+describe('[unit 3: kernels] gpu.js: choosing a backend', () => {
   it('ref and gpujs:webasm are made as asked, with the reason "requested"', () => {
     const r = createBackend('ref');
     expect(r.backend.name).to.equal('ref');
@@ -484,7 +484,7 @@ function everyFamily(b: Backend): [string, Float32Array][] {
   return out.map(([name, buf, n]) => [name, b.toArray(buf, n)]);
 }
 
-describe('[issue 3: gpu.js] kernels parse from the compiled dist/ too', () => {
+describe('[unit 3: kernels] gpu.js: kernels parse from the compiled dist/ too', () => {
   // gpu.js parses each kernel function's source text; the tsc output must parse like ts-node's
   it('every kernel family runs from the tsc output and matches the reference (skipped when dist/ is missing or older than the sources)', function () {
     const root = path.join(__dirname, '..');

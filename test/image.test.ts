@@ -33,7 +33,7 @@ function randomBytes(n: number, seed: number): number[] {
   return Array.from({ length: n }, () => g.randint(256));
 }
 
-describe('PNG writing and reading', () => {
+describe('[unit 6: pictures] PNG writing and reading', () => {
   it('maps values to bytes linearly over the range, clamping outside and NaN to 0', () => {
     expect(valueToByte(-1, [-1, 1])).to.equal(0);
     expect(valueToByte(1, [-1, 1])).to.equal(255);
@@ -117,7 +117,7 @@ describe('PNG writing and reading', () => {
   });
 });
 
-describe('makeGrid', () => {
+describe('[unit 6: pictures] makeGrid', () => {
   // image k, channel ch, pixel (y, x) has the value 1000k + 100ch + 10y + x: every value
   // says where it came from
   const value = (k: number, ch: number, y: number, x: number) => 1000 * k + 100 * ch + 10 * y + x;
@@ -172,7 +172,7 @@ describe('makeGrid', () => {
   });
 });
 
-describe('plot', () => {
+describe('[unit 6: pictures] plot', () => {
   it('picks 1-2-5 tick steps and formats their labels', () => {
     expect(niceTicks(0, 1, 5)).to.deep.equal({ step: 0.2, ticks: [0, 0.2, 0.4, 0.6, 0.8, 1], lo: 0, hi: 1 });
     const t = niceTicks(3, 997, 5);

@@ -39,7 +39,7 @@ function child(nodeArgs: string[], env: Record<string, string | undefined> = {})
   return { stdout: r.stdout, stderr: r.stderr, status: r.status };
 }
 
-describe('[issue 12] the --single-threaded-gc warning', function () {
+describe('[unit 6: training] the --single-threaded-gc warning', function () {
   this.timeout(120000);
 
   it('reads the flag from execArgv: both spellings, --single-threaded, and --no-... undoing it', () => {
