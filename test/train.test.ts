@@ -290,7 +290,7 @@ describe('[unit 6: training] command line', () => {
     [['train', '--micro-batch', '0'], /--micro-batch must be an integer >= 1, got 0/],
     [['train', '--backend', 'tpu'], /unknown backend "tpu"/],
     [['sample', '--checkpoint', '/nonexistent/ckpt.safetensors'], /sample: no checkpoint at '\/nonexistent\/ckpt.safetensors'/],
-    [['sample'], /Missing required argument: checkpoint/],
+    [['sample'], /sample: give --checkpoint \(a diffusion run's checkpoint.safetensors\) or --vae \(an autoencoder from train-ae\)/],
     [['noise', '--index', '-1'], /noise: --index must be an integer in \[0, 10000\)/],
     [['fly'], /Unknown argument: fly/],
   ] as [string[], RegExp][]) {

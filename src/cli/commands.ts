@@ -79,6 +79,7 @@ export async function sampleCommand(a: SampleArgs, log: (s: string) => void, sta
     const cfg = readTrainingCheckpointInfo(a.checkpoint).config as {
       modelConfig: UNetConfig; imageShape: number[]; timesteps: number; betaSchedule: BetaSchedule; prediction?: Prediction; guidance?: number; text?: TextConditionState;
     };
+    if ((cfg as { kind?: string }).kind === 'autoencoder') throw new Error(`sample: '${a.checkpoint}' is an autoencoder checkpoint (tiny-ddpm train-ae), not a diffusion run; sample its prior with --vae ${a.checkpoint}`);
     textState = cfg.text;
     modelConfig = cfg.modelConfig;
     imageShape = cfg.imageShape;

@@ -2,7 +2,8 @@
 /**
  * The tiny-ddpm command line:
  *   tiny-ddpm train    train a DDPM (default: unet-tiny on the bundled MNIST digits)
- *   tiny-ddpm sample   draw images from a checkpoint with DDPM or DDIM
+ *   tiny-ddpm train-ae train the autoencoder (a VAE) of latent diffusion, and its own samples' baseline
+ *   tiny-ddpm sample   draw images from a checkpoint with DDPM or DDIM (or an autoencoder's prior with --vae)
  *   tiny-ddpm noise    picture the forward process on one real image
  *   tiny-ddpm eval     score a folder of samples: FID, its real-vs-real floor, recognized share, class coverage
  *   tiny-ddpm classifier  train the small CNN that eval measures with
@@ -22,6 +23,8 @@ import { CONDITION_KINDS, TEXT_ENCODER_STARTS } from '../train/condition';
 import { sampleCommand, noiseCommand, type SampleArgs } from './commands';
 import { evalCommand, classifierCommand } from './eval';
 import { clipCommand, clipScoreCommand } from './clip';
+import { vaeSampleCommand } from './vae';
+import { DEFAULT_TRAIN_AE_CONFIG, trainAutoencoder, validateTrainAeConfig, type TrainAutoencoderConfig } from '../vae/train';
 import { relaunchWithSingleThreadedGc } from './relaunch';
 import { UNET_PRESETS } from '../nn/unet';
 import { DATASET_SPEC_FORMS, DatasetError } from '../data';
@@ -128,11 +131,48 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
       },
     )
     .command(
+      'train-ae',
+      'Train the autoencoder (a VAE: the first part of Stable Diffusion, and a generator of its own) and write its checkpoint, reconstructions, a latent interpolation and prior samples',
+      (y) =>
+        backendOption(y)
+          .option('dataset', { type: 'string', default: DEFAULT_TRAIN_AE_CONFIG.dataset as string, describe: 'mnist (bundled), fashion-mnist, mnist-idx:<dir>, ...' })
+          .option('limit', { type: 'number', default: DEFAULT_TRAIN_AE_CONFIG.limit, describe: 'use only the first N training images (0 = all)' })
+          .option('steps', { type: 'number', default: DEFAULT_TRAIN_AE_CONFIG.steps, describe: 'total optimizer steps' })
+          .option('batch-size', { type: 'number', default: DEFAULT_TRAIN_AE_CONFIG.batchSize })
+          .option('lr', { type: 'number', default: DEFAULT_TRAIN_AE_CONFIG.lr, describe: 'learning rate (Adam)' })
+          .option('beta', { type: 'number', default: DEFAULT_TRAIN_AE_CONFIG.beta, describe: 'weight of the KL term: 1 is the ELBO of a Gaussian decoder of variance 1/2; smaller gives sharper reconstructions and a less Gaussian latent' })
+          .option('latent-channels', { type: 'number', default: DEFAULT_TRAIN_AE_CONFIG.latentChannels, describe: 'channels of the latent, at a quarter of the image size (4 -> 4x7x7 for MNIST)' })
+          .option('grad-clip', { type: 'number', default: DEFAULT_TRAIN_AE_CONFIG.gradClip, describe: 'clip the gradient norm (0 = off)' })
+          .option('seed', { type: 'number', default: DEFAULT_TRAIN_AE_CONFIG.seed })
+          .option('out', { type: 'string', default: DEFAULT_TRAIN_AE_CONFIG.outDir, describe: 'output folder' })
+          .option('checkpoint-every', { type: 'number', default: DEFAULT_TRAIN_AE_CONFIG.checkpointEvery })
+          .option('log-every', { type: 'number', default: DEFAULT_TRAIN_AE_CONFIG.logEvery, describe: 'progress line every N steps (when not on a terminal)' })
+          .option('resume', { type: 'string', describe: 'continue from <out>/checkpoint.safetensors (no value) or from this file' }),
+      async (a) => {
+        const outDir = a.out as string;
+        if (a.resume === undefined && fs.existsSync(path.join(outDir, 'checkpoint.safetensors'))) {
+          throw new UsageError(`train-ae: '${outDir}' already holds a checkpoint; pass --resume to continue it, or choose another --out`);
+        }
+        const config: Partial<TrainAutoencoderConfig> = {
+          dataset: a.dataset as string, limit: a.limit as number, steps: a.steps as number, batchSize: a['batch-size'] as number, lr: a.lr as number,
+          beta: a.beta as number, latentChannels: a['latent-channels'] as number, gradClip: a['grad-clip'] as number, seed: a.seed as number, outDir,
+          checkpointEvery: a['checkpoint-every'] as number, logEvery: a['log-every'] as number,
+          resume: a.resume === undefined ? false : a.resume === '' ? true : (a.resume as string),
+        };
+        validateTrainAeConfig({ ...DEFAULT_TRAIN_AE_CONFIG, ...config });
+        useBackend(a.backend as string, log);
+        const r = await trainAutoencoder(config);
+        log(`${r.stopped === 'done' ? 'finished' : 'stopped'} at step ${r.step} in ${r.seconds.toFixed(0)} s; checkpoint ${r.checkpoint}`);
+        if (r.stopped === 'nonfinite') process.exitCode = 1;
+      },
+    )
+    .command(
       'sample',
       'Draw images from a checkpoint: a grid, one PNG per image, and the reverse process',
       (y) =>
         backendOption(y)
-          .option('checkpoint', { type: 'string', demandOption: true, describe: 'a training checkpoint or a weights file' })
+          .option('checkpoint', { type: 'string', describe: 'a training checkpoint or a weights file (required unless --vae)' })
+          .option('vae', { type: 'string', describe: 'instead of a diffusion checkpoint: an autoencoder from train-ae, whose decoder turns z ~ N(0, I) into images (the VAE\'s own samples)' })
           .option('n', { type: 'number', default: 64, describe: 'number of images' })
           .option('sampler', { type: 'string', choices: [...SAMPLER_KINDS], default: 'ddim', describe: 'ddim (Song et al. 2021), ddpm (Ho et al. 2020, all T steps) or dpm-solver++ (2M, Lu et al. 2022: second order, for 10-25 steps)' })
           .option('steps', { type: 'number', default: 100, describe: 'DDIM or DPM-Solver++ steps (DDPM always takes all T)' })
@@ -149,6 +189,16 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           .option('prompt', { type: 'string', describe: 'text-conditional checkpoints: the prompt for every image, e.g. "a handwritten seven", or several separated by | drawn in turn' })
           .option('guidance', { type: 'string', describe: 'conditional checkpoints: classifier-free guidance scale w (0 = unconditional, 1 = conditional, > 1 = guided; default: the training run\'s --guidance), or a comma list: one folder per scale and guidance_grid.png' }),
       async (a) => {
+        if (a.vae !== undefined) {
+          if (a.checkpoint !== undefined) throw new UsageError('sample: give --checkpoint (a diffusion run) or --vae (an autoencoder), not both');
+          const given = (['class', 'prompt', 'guidance'] as const).find((k) => a[k] !== undefined);
+          if (given) throw new UsageError(`sample: --${given} steers a diffusion checkpoint; the autoencoder '${a.vae}' samples its prior unconditioned`);
+          if (!fs.existsSync(a.vae as string)) throw new UsageError(`sample: --vae: no file '${a.vae}'`);
+          useBackend(a.backend as string, log);
+          vaeSampleCommand({ vae: a.vae as string, n: a.n as number, seed: a.seed as number, batchSize: a['batch-size'] as number, out: a.out as string | undefined }, log);
+          return;
+        }
+        if (a.checkpoint === undefined) throw new UsageError('sample: give --checkpoint (a diffusion run\'s checkpoint.safetensors) or --vae (an autoencoder from train-ae)');
         await sampleCommand({ ...(a as never as SampleArgs), workers: a.workers === 'auto' ? 'auto' : Number(a.workers) }, log, () => useBackend(a.backend as string, log));
       },
     )
@@ -244,7 +294,7 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
         );
       },
     )
-    .demandCommand(1, 'Name a command: train, sample, noise, eval, classifier, clip or clip-score (see --help).')
+    .demandCommand(1, 'Name a command: train, train-ae, sample, noise, eval, classifier, clip or clip-score (see --help).')
     .strict()
     .fail((msg, err, y) => {
       if (err) throw err;

@@ -372,7 +372,8 @@ export function validateTrainConfig(cfg: TrainConfig): void {
  * unconditional).
  */
 function checkResumeMatches(file: string, cfg: TrainConfig): void {
-  const saved = readTrainingCheckpointInfo(file).config as Partial<TrainConfig>;
+  const saved = readTrainingCheckpointInfo(file).config as Partial<TrainConfig> & { kind?: string };
+  if (saved.kind === 'autoencoder') throw new Error(`train: --resume: '${file}' is an autoencoder checkpoint (tiny-ddpm train-ae), not a diffusion run; continue it with tiny-ddpm train-ae --resume`);
   const was = { condition: saved.condition ?? 'none', prediction: saved.prediction ?? 'eps', textEncoder: saved.textEncoder ?? 'scratch' };
   const keys: [keyof typeof was, string][] = [['condition', 'condition'], ['prediction', 'prediction']];
   if (cfg.condition === 'text' && was.condition === 'text') keys.push(['textEncoder', 'text-encoder']);

@@ -1,0 +1,257 @@
+/**
+ * Training the autoencoder (`tiny-ddpm train-ae`): Adam on the negative ELBO (model.ts), with
+ * what `train` gives a diffusion run: a seeded loader, atomic checkpoints that resume exactly,
+ * a loss log and plot, Ctrl-C that saves, a NaN guard that keeps the last good checkpoint.
+ * At the end it writes the pictures of an autoencoder: held-out digits above their
+ * reconstructions, a walk through the latent space between two digits, and samples of the
+ * prior (z ~ N(0, I) decoded: the VAE as a generator).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { noGrad } from '../autograd';
+import { loadTrainingCheckpoint, readTrainingCheckpointInfo, saveTrainingCheckpoint } from '../checkpoint/training';
+import { readSafetensors } from '../checkpoint/safetensors';
+import { tensor, randn } from '../creation';
+import { loadDataset } from '../data';
+import type { ImageDataset } from '../data/dataset';
+import { DataLoader } from '../data/loader';
+import { writeGridPng } from '../image/png';
+import { plotLossCurve } from '../image/plot';
+import { concat } from '../ops';
+import { Adam } from '../optim/adam';
+import { clipGradNorm } from '../optim/clip';
+import { Generator } from '../random';
+import { ProgressBar } from '../train/progress';
+import { Autoencoder, DEFAULT_AUTOENCODER_CONFIG, vaeLoss, type AutoencoderConfig } from './model';
+
+/** What marks an autoencoder's training checkpoint (its config.kind). */
+export const AUTOENCODER_KIND = 'autoencoder';
+
+export interface TrainAutoencoderConfig {
+  dataset: string | ImageDataset;
+  limit: number;
+  steps: number;
+  batchSize: number;
+  lr: number;
+  /** weight of the KL term (1 = the ELBO of a decoder of variance 1/2) */
+  beta: number;
+  latentChannels: number;
+  channels: [number, number];
+  gradClip: number;
+  seed: number;
+  outDir: string;
+  checkpointEvery: number;
+  logEvery: number;
+  resume: boolean | string;
+}
+
+export const DEFAULT_TRAIN_AE_CONFIG: TrainAutoencoderConfig = {
+  dataset: 'mnist', limit: 0, steps: 1000, batchSize: 64, lr: 1e-3, beta: 1, latentChannels: 4, channels: [32, 64],
+  gradClip: 1, seed: 0, outDir: 'runs/ae', checkpointEvery: 250, logEvery: 25, resume: false,
+};
+
+export interface TrainAutoencoderResult {
+  step: number;
+  stopped: 'done' | 'interrupted' | 'nonfinite';
+  seconds: number;
+  checkpoint: string;
+  /** per-pixel mean squared error of the held-out images through the mean latent (images in [-1, 1]) */
+  heldOutMse: number | null;
+}
+
+export function validateTrainAeConfig(cfg: TrainAutoencoderConfig): void {
+  const posInt = (name: keyof TrainAutoencoderConfig, flag: string, min = 1) => {
+    const v = cfg[name] as number;
+    if (!(Number.isInteger(v) && v >= min)) throw new Error(`train-ae: --${flag} must be an integer >= ${min}, got ${v}`);
+  };
+  posInt('steps', 'steps');
+  posInt('batchSize', 'batch-size');
+  posInt('latentChannels', 'latent-channels');
+  posInt('checkpointEvery', 'checkpoint-every');
+  posInt('logEvery', 'log-every');
+  posInt('limit', 'limit', 0);
+  if (!(cfg.lr > 0 && cfg.lr < 1)) throw new Error(`train-ae: --lr must be in (0, 1), got ${cfg.lr}`);
+  if (!(Number.isFinite(cfg.beta) && cfg.beta >= 0)) throw new Error(`train-ae: --beta must be a finite number >= 0, got ${cfg.beta}`);
+  if (!(cfg.gradClip >= 0)) throw new Error(`train-ae: --grad-clip must be >= 0, got ${cfg.gradClip}`);
+  if (!Number.isInteger(cfg.seed)) throw new Error(`train-ae: --seed must be an integer, got ${cfg.seed}`);
+}
+
+/** Whether a file is an autoencoder's training checkpoint. */
+export function isAutoencoderCheckpoint(file: string): boolean {
+  try {
+    return (readTrainingCheckpointInfo(file).config as { kind?: string } | null)?.kind === AUTOENCODER_KIND;
+  } catch {
+    return false;
+  }
+}
+
+/** The autoencoder of a checkpoint `train-ae` wrote, with its trained weights, in eval mode. */
+export function loadAutoencoder(file: string, what = 'autoencoder'): { model: Autoencoder; config: AutoencoderConfig; dataset: string } {
+  if (!fs.existsSync(file)) throw new Error(`${what}: no file '${file}'`);
+  let info;
+  try {
+    readSafetensors(file);
+    info = readTrainingCheckpointInfo(file);
+  } catch (err) {
+    throw new Error(`${what}: '${file}' is not a training checkpoint (${(err as Error).message})`);
+  }
+  const cfg = info.config as { kind?: string; modelConfig?: AutoencoderConfig; dataset?: string };
+  if (cfg?.kind !== AUTOENCODER_KIND || !cfg.modelConfig) throw new Error(`${what}: '${file}' is not an autoencoder checkpoint (it was not written by tiny-ddpm train-ae)`);
+  const model = new Autoencoder(cfg.modelConfig);
+  loadTrainingCheckpoint(file, { model });
+  model.eval();
+  return { model, config: cfg.modelConfig, dataset: cfg.dataset ?? 'mnist' };
+}
+
+/** Per-pixel MSE of images [N, C, H, W] in [-1, 1] through the mean latent, in batches. */
+export function reconstructionMse(model: Autoencoder, ds: ImageDataset, n = ds.n, batch = 100): number {
+  const per = ds.channels * ds.height * ds.width;
+  let sum = 0;
+  noGrad(() => {
+    for (let start = 0; start < n; start += batch) {
+      const b = Math.min(batch, n - start);
+      const x = tensor(Float32Array.from(ds.images.subarray(start * per, (start + b) * per), (v) => v * 2 - 1), [b, ds.channels, ds.height, ds.width]);
+      sum += model.forward(x).sub(x).square().sum().item();
+    }
+  });
+  return sum / (n * per);
+}
+
+/** The three pictures of an autoencoder, written into dir. */
+export function writeAutoencoderPictures(dir: string, model: Autoencoder, heldOut: ImageDataset, seed: number): string[] {
+  const { channels: c, height: h, width: w } = heldOut;
+  const per = c * h * w;
+  const files: string[] = [];
+  noGrad(() => {
+    // 1. eight held-out digits (the first of each of 8 classes) above their reconstructions
+    const picks: number[] = [];
+    for (let k = 0; k < heldOut.numClasses && picks.length < 8; k++) {
+      const i = heldOut.labels.findIndex((y) => y === k);
+      if (i >= 0) picks.push(i);
+    }
+    const originals = new Float32Array(picks.length * per);
+    picks.forEach((i, k) => originals.set(Float32Array.from(heldOut.images.subarray(i * per, (i + 1) * per), (v) => v * 2 - 1), k * per));
+    const rec = model.forward(tensor(originals, [picks.length, c, h, w])).clamp(-1, 1).toArray();
+    const both = new Float32Array(2 * picks.length * per);
+    both.set(originals, 0);
+    both.set(rec, picks.length * per);
+    files.push(path.join(dir, 'reconstructions.png'));
+    writeGridPng(files[files.length - 1], both, 2 * picks.length, c, h, w, { nrow: picks.length });
+    // 2. the latent path between the first two of those digits, decoded at 10 points
+    const means = model.encode(tensor(originals.subarray(0, 2 * per), [2, c, h, w])).mean;
+    const [za, zb] = [means.slice(0, 0, 1), means.slice(0, 1, 2)];
+    const path10 = Array.from({ length: 10 }, (_, k) => za.mul(1 - k / 9).add(zb.mul(k / 9)));
+    const strip = model.decode(concat(path10, 0)).clamp(-1, 1).toArray();
+    files.push(path.join(dir, 'interpolation.png'));
+    writeGridPng(files[files.length - 1], strip, 10, c, h, w, { nrow: 10 });
+    // 3. the prior's samples: z ~ N(0, I), decoded
+    const [zc, zs] = model.latentShape;
+    const prior = model.decode(randn([64, zc, zs, zs], { generator: new Generator(seed) })).clamp(-1, 1).toArray();
+    files.push(path.join(dir, 'prior_samples.png'));
+    writeGridPng(files[files.length - 1], prior, 64, c, h, w, { nrow: 8 });
+  });
+  return files;
+}
+
+export async function trainAutoencoder(config: Partial<TrainAutoencoderConfig>, hooks: { stream?: NodeJS.WriteStream; shouldStop?: () => boolean } = {}): Promise<TrainAutoencoderResult> {
+  const cfg: TrainAutoencoderConfig = { ...DEFAULT_TRAIN_AE_CONFIG, ...config };
+  validateTrainAeConfig(cfg);
+  const started = Date.now();
+  const out = cfg.outDir;
+  const checkpointFile = path.join(out, 'checkpoint.safetensors');
+  const lossFile = path.join(out, 'loss.csv');
+  const dataset = typeof cfg.dataset === 'string' ? loadDataset(cfg.dataset, { split: 'train', limit: cfg.limit || undefined }) : cfg.dataset;
+  const heldOut = typeof cfg.dataset === 'string' ? loadDataset(cfg.dataset, { split: 'test' }) : null;
+  if (cfg.batchSize > dataset.n) throw new Error(`train-ae: batch size ${cfg.batchSize} is larger than the dataset (${dataset.n} images)`);
+  if (dataset.width !== dataset.height) throw new Error(`train-ae: images must be square, got ${dataset.height}x${dataset.width}`);
+  const modelConfig: AutoencoderConfig = { ...DEFAULT_AUTOENCODER_CONFIG, inChannels: dataset.channels, imageSize: dataset.height, channels: cfg.channels, latentChannels: cfg.latentChannels };
+  const model = new Autoencoder(modelConfig, { generator: new Generator(cfg.seed) });
+  const optimizer = new Adam(model.namedParameters(), { lr: cfg.lr });
+  const loader = new DataLoader(dataset, { batchSize: cfg.batchSize, seed: cfg.seed });
+  const generator = new Generator(cfg.seed + 1); // the eps of the reparameterization
+  const savedConfig = { kind: AUTOENCODER_KIND, ...cfg, dataset: typeof cfg.dataset === 'string' ? cfg.dataset : cfg.dataset.name, resume: false, modelConfig: model.config };
+
+  let step = 0;
+  let elapsedBefore = 0;
+  const resumeFrom = cfg.resume === true ? checkpointFile : cfg.resume || null;
+  if (resumeFrom) {
+    if (!fs.existsSync(resumeFrom)) throw new Error(`train-ae: --resume: no checkpoint at '${resumeFrom}'`);
+    if (!isAutoencoderCheckpoint(resumeFrom)) throw new Error(`train-ae: --resume: '${resumeFrom}' is not an autoencoder checkpoint (a diffusion run continues with tiny-ddpm train --resume)`);
+    const saved = readTrainingCheckpointInfo(resumeFrom).config as { modelConfig: AutoencoderConfig };
+    if (JSON.stringify(saved.modelConfig) !== JSON.stringify(model.config)) {
+      throw new Error(`train-ae: --resume: '${resumeFrom}' holds an autoencoder ${JSON.stringify(saved.modelConfig)}, this run asks for ${JSON.stringify(model.config)}`);
+    }
+    const info = loadTrainingCheckpoint(resumeFrom, { model, optimizer });
+    step = info.step;
+    generator.setState((info.rng as { reparameterization: ReturnType<Generator['getState']> }).reparameterization);
+    loader.setState(info.dataLoader as ReturnType<DataLoader['getState']>);
+    elapsedBefore = (info.extra as { elapsedSeconds?: number } | null)?.elapsedSeconds ?? 0;
+  }
+  fs.mkdirSync(out, { recursive: true }); // after every check, so a bad run writes nothing
+  const elapsed = () => elapsedBefore + (Date.now() - started) / 1000;
+  fs.writeFileSync(path.join(out, 'config.json'), JSON.stringify(savedConfig, null, 2) + '\n');
+  const kept = fs.existsSync(lossFile) ? fs.readFileSync(lossFile, 'utf8').trim().split('\n').slice(1).filter((l) => Number(l.split(',')[0]) <= step) : [];
+  fs.writeFileSync(lossFile, ['step,loss,reconstruction,kl,elapsed_s', ...kept].join('\n') + '\n');
+  const history = kept.map((l) => l.split(',').map(Number));
+  const save = () => saveTrainingCheckpoint(checkpointFile, { step, model, optimizer, config: savedConfig, rng: { reparameterization: generator.getState() }, dataLoader: loader.getState(), extra: { elapsedSeconds: elapsed() } });
+
+  const progress = new ProgressBar({ total: cfg.steps, batchSize: cfg.batchSize, stream: hooks.stream, logEvery: cfg.logEvery, startStep: step });
+  const [zc, zs] = model.latentShape;
+  progress.log(`training an autoencoder (${model.numParameters().toLocaleString('en-US')} parameters; latent ${zc}x${zs}x${zs} for ${dataset.channels}x${dataset.height}x${dataset.width}) on ${dataset.name} (${dataset.n} images), steps ${step}..${cfg.steps}, batch ${cfg.batchSize}, lr ${cfg.lr}, beta ${cfg.beta}`);
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+  };
+  process.on('SIGINT', onSigint);
+  let stopped: TrainAutoencoderResult['stopped'] = 'done';
+  try {
+    while (step < cfg.steps) {
+      const batch = loader.next();
+      optimizer.zeroGrad();
+      const r = vaeLoss(model, tensor(batch.images, batch.shape), cfg.beta, generator);
+      const loss = r.loss.item();
+      if (!Number.isFinite(loss)) {
+        stopped = 'nonfinite';
+        progress.log(`train-ae: the loss became ${loss} at step ${step + 1}; stopping without saving. The last good checkpoint is ${fs.existsSync(checkpointFile) ? checkpointFile : '(none yet)'}.`);
+        break;
+      }
+      r.loss.backward();
+      const norm = clipGradNorm(model.parameters(), cfg.gradClip > 0 ? cfg.gradClip : Infinity);
+      if (!Number.isFinite(norm)) {
+        stopped = 'nonfinite';
+        progress.log(`train-ae: the gradient norm became ${norm} at step ${step + 1}; stopping before the update.`);
+        break;
+      }
+      optimizer.step();
+      step++;
+      progress.update(step, loss);
+      history.push([step, loss, r.reconstruction, r.kl]);
+      fs.appendFileSync(lossFile, `${step},${loss},${r.reconstruction},${r.kl},${elapsed().toFixed(2)}\n`);
+      await new Promise((resolve) => setImmediate(resolve));
+      const last = step === cfg.steps;
+      if (step % cfg.checkpointEvery === 0 || last) save();
+      if (interrupted || hooks.shouldStop?.()) {
+        if (step % cfg.checkpointEvery !== 0 && !last) save();
+        stopped = 'interrupted';
+        progress.log(`train-ae: stopped at step ${step}; checkpoint saved to ${checkpointFile} (continue with --resume)`);
+        break;
+      }
+    }
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+    progress.finish();
+  }
+  if (history.length > 1) {
+    plotLossCurve(path.join(out, 'loss.png'), [
+      { name: 'reconstruction', xs: history.map((r) => r[0]), ys: history.map((r) => r[2]) },
+      { name: 'kl', xs: history.map((r) => r[0]), ys: history.map((r) => r[3]) },
+    ], { title: 'AUTOENCODER LOSS', xLabel: 'step', yLabel: 'per image', logY: true });
+  }
+  model.eval();
+  const pictures = stopped === 'nonfinite' ? [] : writeAutoencoderPictures(out, model, heldOut ?? dataset, cfg.seed + 2);
+  const heldOutMse = heldOut && stopped !== 'nonfinite' ? reconstructionMse(model, heldOut) : null;
+  if (heldOutMse !== null) progress.log(`held-out reconstruction: per-pixel MSE ${heldOutMse.toFixed(5)} on ${heldOut!.n} images (${heldOut!.name}), images in [-1, 1]`);
+  if (pictures.length) progress.log(`pictures: ${pictures.join(', ')}`);
+  return { step, stopped, seconds: (Date.now() - started) / 1000, checkpoint: checkpointFile, heldOutMse };
+}

@@ -1,0 +1,181 @@
+/**
+ * [unit 9: autoencoder] The VAE of src/vae/: shapes, the KL term against its closed form and a
+ * Monte-Carlo estimate, the reparameterization's gradients, a loss that falls, a training run
+ * that resumes exactly, and the mix-ups between autoencoder and diffusion checkpoints.
+ */
+import { expect } from 'chai';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { assertGradCheck, randn, tensor, Generator } from '../src';
+import type { ImageDataset } from '../src/data/dataset';
+import { Adam } from '../src/optim/adam';
+import { readSafetensors } from '../src/checkpoint/safetensors';
+import { Autoencoder, DEFAULT_AUTOENCODER_CONFIG, klDivergence, vaeLoss, type AutoencoderConfig } from '../src/vae/model';
+import { loadAutoencoder, trainAutoencoder } from '../src/vae/train';
+import { train } from '../src/train/trainer';
+import { main } from '../src/cli/main';
+import type { UNetConfig } from '../src/nn/unet';
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'tiny-ddpm-vae-'));
+const SMALL: AutoencoderConfig = { inChannels: 1, imageSize: 8, channels: [8, 8], latentChannels: 2, groups: 4 };
+
+/** 32 images of 1x8x8, two classes: a bright square (class 0) or a bright bar (class 1), at different places; values in [0, 1]. */
+function shapes(): ImageDataset {
+  const n = 32;
+  const images = new Float32Array(n * 64);
+  const labels = Int32Array.from({ length: n }, (_, i) => i % 2);
+  for (let i = 0; i < n; i++) {
+    const r = (i >> 1) % 5;
+    const c = (i * 3) % 5;
+    for (let y = 0; y < 8; y++)
+      for (let x = 0; x < 8; x++) {
+        const on = labels[i] === 0 ? y >= r && y < r + 3 && x >= c && x < c + 3 : y === r + 1 && x >= 1 && x < 7;
+        images[i * 64 + y * 8 + x] = on ? 1 : 0;
+      }
+  }
+  return { name: 'shapes', images, labels, n, channels: 1, height: 8, width: 8, numClasses: 2 };
+}
+
+async function quietly<T>(fn: () => Promise<T>): Promise<{ value: T; err: string }> {
+  const chunks: string[] = [];
+  const orig = process.stderr.write.bind(process.stderr);
+  (process.stderr as unknown as { write: unknown }).write = (s: string) => (chunks.push(String(s)), true);
+  try {
+    return { value: await fn(), err: chunks.join('') };
+  } finally {
+    (process.stderr as unknown as { write: unknown }).write = orig;
+  }
+}
+
+describe('[unit 9: autoencoder] the model', () => {
+  it('encodes 1x28x28 to a mean and a log-variance of 4x7x7 and decodes back; wrong shapes are named', () => {
+    const ae = new Autoencoder(DEFAULT_AUTOENCODER_CONFIG, { generator: new Generator(1) });
+    expect(ae.latentShape).to.deep.equal([4, 7, 7]);
+    const e = ae.encode(randn([2, 1, 28, 28]));
+    expect(e.mean.shape).to.deep.equal([2, 4, 7, 7]);
+    expect(e.logvar.shape).to.deep.equal([2, 4, 7, 7]);
+    expect(ae.decode(e.mean).shape).to.deep.equal([2, 1, 28, 28]);
+    expect(() => ae.encode(randn([2, 1, 14, 14]))).to.throw('Autoencoder.encode: images must be [B, 1, 28, 28], got [2,1,14,14]');
+    expect(() => ae.decode(randn([2, 3, 7, 7]))).to.throw('Autoencoder.decode: latents must be [B, 4, 7, 7], got [2,3,7,7]');
+    expect(() => new Autoencoder({ ...SMALL, imageSize: 10 })).to.throw(/imageSize must be divisible by 4/);
+  });
+
+  it('the KL term is 1/2 sum (mean^2 + var - 1 - log var) per image, and a Monte-Carlo estimate of E_q[log q - log p] agrees', () => {
+    const means = [0.5, -1.2, 0, 2];
+    const logvars = [0, -1, 0.7, -2.5];
+    const e = { mean: tensor([...means, ...means.map((m) => -m)], [2, 1, 2, 2]), logvar: tensor([...logvars, ...logvars], [2, 1, 2, 2]) };
+    const kl = klDivergence(e).toArray();
+    const closed = means.reduce((s, m, i) => s + 0.5 * (m * m + Math.exp(logvars[i]) - 1 - logvars[i]), 0);
+    expect(kl[0]).to.be.closeTo(closed, 1e-5);
+    expect(kl[1]).to.be.closeTo(closed, 1e-5); // the sign of the mean does not matter
+    // Monte Carlo: z ~ N(m, s^2), log q(z) - log p(z) = -log s - (z - m)^2 / (2 s^2) + z^2 / 2
+    const g = new Generator(3);
+    const draws = 200000;
+    let mc = 0;
+    means.forEach((m, i) => {
+      const s = Math.exp(logvars[i] / 2);
+      let sum = 0;
+      for (let k = 0; k < draws; k++) {
+        const z = m + s * g.normal();
+        sum += -Math.log(s) - ((z - m) * (z - m)) / (2 * s * s) + (z * z) / 2;
+      }
+      mc += sum / draws;
+    });
+    expect(mc).to.be.closeTo(closed, 0.02 * closed);
+  });
+
+  it('z = mean + exp(logvar / 2) eps: gradients through the reparameterization pass gradCheck', () => {
+    const r = assertGradCheck((m, lv) => Autoencoder.reparameterize({ mean: m, logvar: lv }, new Generator(9)).square().sum(), [
+      randn([1, 2, 2, 2], { generator: new Generator(1) }),
+      randn([1, 2, 2, 2], { generator: new Generator(2) }).mul(0.5),
+    ]);
+    expect(r.ok).to.equal(true);
+  });
+
+  it('the loss on a fixed batch falls under Adam (reconstruction and KL both reported)', () => {
+    const ae = new Autoencoder(SMALL, { generator: new Generator(4) });
+    const ds = shapes();
+    const x = tensor(Float32Array.from(ds.images.subarray(0, 8 * 64), (v) => v * 2 - 1), [8, 1, 8, 8]);
+    const opt = new Adam(ae.namedParameters(), { lr: 1e-2 });
+    const losses: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      opt.zeroGrad();
+      const r = vaeLoss(ae, x, 0.1, new Generator(100 + i));
+      expect(r.reconstruction).to.be.above(0);
+      expect(r.kl).to.be.at.least(0);
+      losses.push(r.loss.item());
+      r.loss.backward();
+      opt.step();
+    }
+    expect(losses[59]).to.be.below(0.5 * losses[0]);
+  });
+});
+
+describe('[unit 9: autoencoder] train-ae', function () {
+  this.timeout(120000);
+  const base = { dataset: shapes(), steps: 6, batchSize: 8, checkpointEvery: 2, logEvery: 100, latentChannels: 2, channels: [8, 8] as [number, number], seed: 3 };
+
+  it('resumes exactly: 6 steps straight equal 3 + 3 across a stop, bit for bit; writes the loss log and the three pictures', async () => {
+    const straight = tmp();
+    await quietly(() => trainAutoencoder({ ...base, outDir: straight }));
+    const split = tmp();
+    let calls = 0;
+    await quietly(() => trainAutoencoder({ ...base, outDir: split }, { shouldStop: () => ++calls === 3 }));
+    await quietly(() => trainAutoencoder({ ...base, outDir: split, resume: true }));
+    const a = readSafetensors(path.join(straight, 'checkpoint.safetensors')).tensors;
+    const b = readSafetensors(path.join(split, 'checkpoint.safetensors')).tensors;
+    const names = Object.keys(a).filter((n) => n.startsWith('model.') || n.startsWith('optim.'));
+    expect(names.length).to.be.above(10);
+    for (const n of names) expect(Buffer.from(b[n].data.buffer).equals(Buffer.from(a[n].data.buffer)), n).to.equal(true);
+    const rows = fs.readFileSync(path.join(split, 'loss.csv'), 'utf8').trim().split('\n');
+    expect(rows[0]).to.equal('step,loss,reconstruction,kl,elapsed_s');
+    expect(rows.slice(1).map((r) => Number(r.split(',')[0]))).to.deep.equal([1, 2, 3, 4, 5, 6]);
+    for (const f of ['reconstructions.png', 'interpolation.png', 'prior_samples.png', 'loss.png']) expect(fs.existsSync(path.join(split, f)), f).to.equal(true);
+    const { model } = loadAutoencoder(path.join(split, 'checkpoint.safetensors'));
+    expect(model.latentShape).to.deep.equal([2, 2, 2]);
+  });
+
+  it('sample --vae decodes the prior into grid.png and images/ (what eval scores); mix-ups of checkpoints are one line each, nothing written', async () => {
+    const out = tmp();
+    await quietly(() => trainAutoencoder({ ...base, steps: 2, outDir: out }));
+    const ae = path.join(out, 'checkpoint.safetensors');
+    const dir = path.join(out, 'prior');
+    const ok = await quietly(() => main(['sample', '--vae', ae, '--n', '5', '--backend', 'ref', '--out', dir]));
+    expect(ok.value, ok.err).to.equal(0);
+    expect(fs.readdirSync(path.join(dir, 'images')).length).to.equal(5);
+    expect(fs.existsSync(path.join(dir, 'grid.png'))).to.equal(true);
+    const never = path.join(out, 'never');
+    for (const [args, pattern] of [
+      [['sample', '--checkpoint', ae, '--backend', 'ref', '--out', never], /sample: '.*' is an autoencoder checkpoint \(tiny-ddpm train-ae\), not a diffusion run; sample its prior with --vae/],
+      [['sample', '--vae', 'README.md', '--backend', 'ref', '--out', never], /sample: --vae: 'README.md' is not a training checkpoint/],
+      [['sample', '--vae', ae, '--class', '3', '--backend', 'ref', '--out', never], /sample: --class steers a diffusion checkpoint/],
+      [['sample', '--vae', ae, '--checkpoint', ae, '--out', never], /give --checkpoint \(a diffusion run\) or --vae \(an autoencoder\), not both/],
+      [['train-ae', '--beta', '-1', '--out', never], /train-ae: --beta must be a finite number >= 0, got -1/],
+    ] as [string[], RegExp][]) {
+      const r = await quietly(() => main(args));
+      expect(r.value, args.join(' ')).to.equal(2);
+      expect(r.err).to.match(pattern);
+      expect(r.err.trim().split('\n').filter((l) => !l.startsWith('backend:'))).to.have.length(1);
+      expect(fs.existsSync(never)).to.equal(false);
+    }
+    // a diffusion run resumed from the autoencoder, and the reverse
+    const tiny: UNetConfig = { inChannels: 1, baseChannels: 8, channelMults: [1, 2], numResBlocks: 1, attnLevels: [], midAttention: true, timeFeatures: 8, timeDim: 16, groups: 4 };
+    const run = tmp();
+    let err: Error | null = null;
+    try {
+      await quietly(() => train({ model: tiny, dataset: shapes(), batchSize: 4, steps: 2, outDir: run, resume: ae, timesteps: 20, numSamples: 2, sampleSteps: 2 }));
+    } catch (e) {
+      err = e as Error;
+    }
+    expect(err?.message).to.match(/train: --resume: '.*' is an autoencoder checkpoint \(tiny-ddpm train-ae\), not a diffusion run; continue it with tiny-ddpm train-ae --resume/);
+    await quietly(() => train({ model: tiny, dataset: shapes(), batchSize: 4, steps: 1, outDir: run, timesteps: 20, numSamples: 2, sampleSteps: 2 }));
+    err = null;
+    try {
+      await quietly(() => trainAutoencoder({ ...base, outDir: tmp(), resume: path.join(run, 'checkpoint.safetensors') }));
+    } catch (e) {
+      err = e as Error;
+    }
+    expect(err?.message).to.match(/train-ae: --resume: '.*' is not an autoencoder checkpoint \(a diffusion run continues with tiny-ddpm train --resume\)/);
+  });
+});
