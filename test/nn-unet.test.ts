@@ -184,8 +184,14 @@ forEachBackend('[unit 4: nn] UNet configs and presets', () => {
     expect(model.forward(randn([1, 1, 4, 4]), [1]).shape).to.deep.equal([1, 1, 4, 4]);
   });
 
+  it('unet-latent: one level at 7x7 for 4x7x7 latents, 450,564 parameters, output shaped like its input', () => {
+    const m = createUNet('unet-latent', { generator: new Generator(1) });
+    expect(m.numParameters()).to.equal(450564);
+    expect(m.forward(randn([2, 4, 7, 7]), [3, 900]).shape).to.deep.equal([2, 4, 7, 7]);
+  });
+
   it('errors name what is wrong: preset, config field, input shape, timesteps', () => {
-    expect(() => createUNet('unet-huge')).to.throw(/unknown preset 'unet-huge'; valid presets: unet-tiny, unet-mini/);
+    expect(() => createUNet('unet-huge')).to.throw(/unknown preset 'unet-huge'; valid presets: unet-tiny, unet-mini, unet-latent/);
     expect(() => createUNet({ ...UNET_PRESETS['unet-mini'], groups: 5 })).to.throw(/16 channels .* do not divide into 5 groups/);
     expect(() => createUNet({ ...UNET_PRESETS['unet-mini'], channelMults: [] })).to.throw(/channelMults must be a non-empty list/);
     expect(() => createUNet({ ...UNET_PRESETS['unet-mini'], attnLevels: [3] })).to.throw(/attnLevels must list level numbers in \[0, 2\]/);

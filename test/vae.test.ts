@@ -13,7 +13,10 @@ import { Adam } from '../src/optim/adam';
 import { readSafetensors } from '../src/checkpoint/safetensors';
 import { Autoencoder, DEFAULT_AUTOENCODER_CONFIG, klDivergence, vaeLoss, type AutoencoderConfig } from '../src/vae/model';
 import { loadAutoencoder, trainAutoencoder } from '../src/vae/train';
-import { train } from '../src/train/trainer';
+import { train, type TrainConfig } from '../src/train/trainer';
+import { encodeImages, latentScale, type LatentInfo } from '../src/vae/latent';
+import { readTrainingCheckpointInfo } from '../src/checkpoint/training';
+import { readImagePng } from '../src/image/png';
 import { main } from '../src/cli/main';
 import type { UNetConfig } from '../src/nn/unet';
 
@@ -177,5 +180,93 @@ describe('[unit 9: autoencoder] train-ae', function () {
       err = e as Error;
     }
     expect(err?.message).to.match(/train-ae: --resume: '.*' is not an autoencoder checkpoint \(a diffusion run continues with tiny-ddpm train --resume\)/);
+  });
+});
+
+describe('[unit 9: autoencoder] latent diffusion (train --latent)', function () {
+  this.timeout(180000);
+  const ONE_LEVEL: UNetConfig = { inChannels: 2, baseChannels: 8, channelMults: [1], numResBlocks: 1, attnLevels: [], midAttention: true, timeFeatures: 8, timeDim: 16, groups: 4 };
+  const run = { model: ONE_LEVEL, batchSize: 4, steps: 4, warmup: 0, checkpointEvery: 2, sampleEvery: 0, numSamples: 4, sampleSteps: 2, timesteps: 20, condition: 'class' as const };
+  let ae = '';
+  before(async () => {
+    const out = tmp();
+    await quietly(() => trainAutoencoder({ dataset: shapes(), steps: 3, batchSize: 8, logEvery: 100, latentChannels: 2, channels: [8, 8], seed: 5, outDir: out }));
+    ae = path.join(out, 'checkpoint.safetensors');
+  });
+
+  it('the scale is 1 / the standard deviation of the encoded training set (a loop), stored with the autoencoder in the checkpoint', async () => {
+    const { model } = loadAutoencoder(ae);
+    const ds = shapes();
+    const latents = encodeImages(model, ds);
+    expect(latents.length).to.equal(ds.n * 2 * 2 * 2);
+    // one image through encode() gives the same mean
+    const first = model.encode(tensor(Float32Array.from(ds.images.subarray(0, 64), (v) => v * 2 - 1), [1, 1, 8, 8])).mean.toArray();
+    Array.from(first).forEach((v, i) => expect(latents[i]).to.be.closeTo(v, 1e-6));
+    const m = latents.reduce((s, v) => s + v, 0) / latents.length;
+    const std = Math.sqrt(latents.reduce((s, v) => s + (v - m) ** 2, 0) / latents.length);
+    expect(latentScale(latents)).to.be.closeTo(1 / std, 1e-9 / std);
+    const out = tmp();
+    await quietly(() => train({ ...run, dataset: shapes(), outDir: out, latent: ae }));
+    const ckpt = path.join(out, 'checkpoint.safetensors');
+    const info = (readTrainingCheckpointInfo(ckpt).config as { latent: LatentInfo; imageShape: number[] });
+    expect(info.latent.scale).to.be.closeTo(1 / std, 1e-9 / std);
+    expect(info.latent.latentShape).to.deep.equal([2, 2, 2]);
+    expect(info.latent.imageShape).to.deep.equal([1, 8, 8]);
+    expect(info.imageShape).to.deep.equal([2, 2, 2]);
+    const stored = readSafetensors(ckpt).tensors;
+    const original = readSafetensors(ae).tensors;
+    for (const n of Object.keys(original).filter((k) => k.startsWith('model.'))) {
+      const key = `autoencoder.${n.slice('model.'.length)}`;
+      expect(Buffer.from(stored[key].data.buffer).equals(Buffer.from(original[n].data.buffer)), key).to.equal(true);
+    }
+    // the sample grid is of decoded 8x8 images: 4 samples, one column per class (2), padding 2
+    const grid = readImagePng(path.join(out, 'samples.png'));
+    expect([grid.h, grid.w]).to.deep.equal([2 * (8 + 2) + 2, 2 * (8 + 2) + 2]);
+  });
+
+  it('a latent run resumes exactly, bit for bit, like a pixel run; sample decodes its latents and shows both reverse processes', async () => {
+    const straight = tmp();
+    await quietly(() => train({ ...run, dataset: shapes(), outDir: straight, latent: ae }));
+    const split = tmp();
+    let calls = 0;
+    await quietly(() => train({ ...run, dataset: shapes(), outDir: split, latent: ae }, { shouldStop: () => ++calls === 2 }));
+    await quietly(() => train({ ...run, dataset: shapes(), outDir: split, latent: ae, resume: true }));
+    const a = readSafetensors(path.join(straight, 'checkpoint.safetensors')).tensors;
+    const b = readSafetensors(path.join(split, 'checkpoint.safetensors')).tensors;
+    const names = Object.keys(a).filter((n) => /^(model|ema|optim|autoencoder)\./.test(n));
+    for (const n of names) expect(Buffer.from(b[n].data.buffer).equals(Buffer.from(a[n].data.buffer)), n).to.equal(true);
+    const dir = path.join(split, 's');
+    const r = await quietly(() => main(['sample', '--checkpoint', path.join(split, 'checkpoint.safetensors'), '--n', '3', '--steps', '2', '--backend', 'ref', '--workers', '1', '--out', dir]));
+    expect(r.value, r.err).to.equal(0);
+    const img = readImagePng(path.join(dir, 'images', 'sample_00000.png'));
+    expect([img.h, img.w]).to.deep.equal([8, 8]); // decoded images, not 2x2 latents
+    for (const f of ['grid.png', 'reverse_process.png', 'reverse_process_latents.png']) expect(fs.existsSync(path.join(dir, f)), f).to.equal(true);
+  });
+
+  it('mix-ups are one clear error naming both sides: pixels vs latents on resume, an autoencoder of another image size, a UNet that cannot halve the latents, a diffusion checkpoint as --latent', async () => {
+    const pixelRun = tmp();
+    const tinyPixels: UNetConfig = { ...ONE_LEVEL, inChannels: 1 };
+    await quietly(() => train({ ...run, model: tinyPixels, dataset: shapes(), outDir: pixelRun, steps: 1 }));
+    const latentRun = tmp();
+    await quietly(() => train({ ...run, dataset: shapes(), outDir: latentRun, steps: 1, latent: ae }));
+    const big = { ...shapes(), height: 12, width: 12, images: new Float32Array(32 * 144), name: 'big' };
+    for (const [cfg, pattern] of [
+      [{ ...run, model: tinyPixels, dataset: shapes(), outDir: pixelRun, steps: 2, resume: true, latent: ae }, /was trained on pixels, but this run asks for the latents of '.*'; drop --latent to continue it/],
+      [{ ...run, dataset: shapes(), outDir: latentRun, steps: 2, resume: true, model: tinyPixels }, /was trained on the latents of '.*', but this run asks for pixels; pass --latent .* to continue it/],
+      [{ ...run, dataset: big, outDir: tmp(), latent: ae }, /train: --latent: the autoencoder '.*' takes 1x8x8 images, but big has 1x12x12/],
+      [{ ...run, model: 'unet-mini', dataset: shapes(), outDir: tmp(), latent: ae }, /train: --model unet-mini halves its input 2 times, so the latents must be a multiple of 4 on each side, but they are 2x2/],
+      [{ ...run, dataset: shapes(), outDir: tmp(), latent: path.join(pixelRun, 'checkpoint.safetensors') }, /train: --latent: '.*' is not an autoencoder checkpoint \(train one with tiny-ddpm train-ae\)/],
+    ] as [Partial<TrainConfig>, RegExp][]) {
+      const before = cfg.resume ? fs.readFileSync(path.join(cfg.outDir!, 'checkpoint.safetensors')) : null;
+      let err: Error | null = null;
+      try {
+        await quietly(() => train(cfg));
+      } catch (e) {
+        err = e as Error;
+      }
+      expect(err?.message).to.match(pattern);
+      if (before) expect(fs.readFileSync(path.join(cfg.outDir!, 'checkpoint.safetensors')).equals(before)).to.equal(true);
+      else expect(fs.existsSync(path.join(cfg.outDir!, 'checkpoint.safetensors'))).to.equal(false);
+    }
   });
 });

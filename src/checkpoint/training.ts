@@ -35,6 +35,8 @@ export interface TrainingCheckpoint {
   dataLoader?: unknown;
   /** anything else the trainer wants back (loss history, elapsed time, ...), plain JSON */
   extra?: unknown;
+  /** frozen modules the run needs besides the model (a latent run's autoencoder), saved under `<key>.` */
+  modules?: Record<string, Module>;
 }
 
 /** What a training checkpoint says about itself, besides the tensors. */
@@ -56,6 +58,10 @@ const json = (v: unknown) => JSON.stringify(v ?? null);
 export function saveTrainingCheckpoint(file: string, ckpt: TrainingCheckpoint): void {
   const tensors: Record<string, Tensor> = {};
   for (const [name, p] of ckpt.model.namedParameters()) tensors[`model.${name}`] = p;
+  for (const [key, m] of Object.entries(ckpt.modules ?? {})) {
+    if (['model', 'ema', 'optim'].includes(key)) throw new Error(`saveTrainingCheckpoint: '${key}' is taken; name the extra module otherwise`);
+    for (const [name, p] of m.namedParameters()) tensors[`${key}.${name}`] = p;
+  }
   let emaInfo = null;
   if (ckpt.ema) {
     const s = ckpt.ema.stateDict();
@@ -179,6 +185,15 @@ export function loadTrainingCheckpoint(file: string, into: { model: Module; ema?
   into.model.loadStateDict(withPrefix(f, 'model.', like));
   if (into.ema && emaState) into.ema.loadStateDict(emaState);
   return info;
+}
+
+/** Load the extra module saved under `<key>.` (TrainingCheckpoint.modules) into `module`, checked to fit first. */
+export function loadCheckpointModule(file: string, key: string, module: Module): void {
+  const f = readSafetensors(file);
+  const shapes = shapesUnder(f, `${key}.`);
+  if (shapes.size === 0) throw new Error(`checkpoint '${file}' holds no '${key}' module`);
+  checkFits(module, shapes, file, `${key} weights`);
+  module.loadStateDict(withPrefix(f, `${key}.`, module.parameters()[0]));
 }
 
 /** Save a model's parameters (or a state dict) as a plain weights file: `conv_in.weight`, ... */

@@ -2,7 +2,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { readSafetensors } from '../checkpoint/safetensors';
-import { loadModelWeights, readTrainingCheckpointInfo, isTrainingCheckpoint } from '../checkpoint/training';
+import { loadCheckpointModule, loadModelWeights, readTrainingCheckpointInfo, isTrainingCheckpoint } from '../checkpoint/training';
+import { Autoencoder } from '../vae/model';
+import { decodeLatents, type LatentInfo } from '../vae/latent';
 import { loadDataset } from '../data';
 import { getImage } from '../data/dataset';
 import { NoiseSchedule, type BetaSchedule } from '../diffusion/schedule';
@@ -75,12 +77,14 @@ export async function sampleCommand(a: SampleArgs, log: (s: string) => void, sta
   let prediction: Prediction = 'eps';
   let trainedGuidance = 1;
   let textState: TextConditionState | undefined;
+  let latent: LatentInfo | undefined;
   if (isTrainingCheckpoint(file)) {
     const cfg = readTrainingCheckpointInfo(a.checkpoint).config as {
       modelConfig: UNetConfig; imageShape: number[]; timesteps: number; betaSchedule: BetaSchedule; prediction?: Prediction; guidance?: number; text?: TextConditionState;
     };
     if ((cfg as { kind?: string }).kind === 'autoencoder') throw new Error(`sample: '${a.checkpoint}' is an autoencoder checkpoint (tiny-ddpm train-ae), not a diffusion run; sample its prior with --vae ${a.checkpoint}`);
     textState = cfg.text;
+    latent = (cfg as { latent?: LatentInfo }).latent;
     modelConfig = cfg.modelConfig;
     imageShape = cfg.imageShape;
     timesteps = cfg.timesteps;
@@ -125,11 +129,20 @@ export async function sampleCommand(a: SampleArgs, log: (s: string) => void, sta
   const model = createUNet(modelConfig);
   const { source } = loadModelWeights(a.checkpoint, model, { prefer: a.weights });
   model.eval();
+  // a latent checkpoint: the UNet draws latents, its stored autoencoder decodes them into images
+  let decoder: Autoencoder | null = null;
+  if (latent) {
+    decoder = new Autoencoder(latent.autoencoderConfig);
+    loadCheckpointModule(a.checkpoint, 'autoencoder', decoder);
+    decoder.eval();
+  }
+  const [ic, ih, iw] = latent ? latent.imageShape : imageShape;
+  const toImages = (x: Float32Array, n: number) => (decoder ? decodeLatents(decoder, latent!.scale, x, n) : x);
   const schedule = new NoiseSchedule({ numTimesteps: timesteps, schedule: betaSchedule });
   const sampler = makeSampler(a.sampler, schedule, a.steps, a.eta);
   const out = a.out ?? path.join(path.dirname(a.checkpoint), 'sampled');
   const [c, h, w] = imageShape;
-  log(`sampling ${a.n} images ${c}x${h}x${w} with ${sampler.name} (${sampler.timesteps.length} steps${a.sampler === 'ddim' ? `, eta ${a.eta}` : ''}) from the ${source} weights of ${a.checkpoint}` +
+  log(`sampling ${a.n} ${latent ? `latents ${c}x${h}x${w} (decoded to images ${ic}x${ih}x${iw} by the autoencoder stored in the checkpoint)` : `images ${c}x${h}x${w}`} with ${sampler.name} (${sampler.timesteps.length} steps${a.sampler === 'ddim' ? `, eta ${a.eta}` : ''}) from the ${source} weights of ${a.checkpoint}` +
     (conditioner ? `; ${prompts ? `prompts ${prompts.map((p) => `"${p}"`).join(', ')}` : `classes ${classes ? classes.join(',') : `0-${numClasses - 1} in turn`}`}, guidance ${guidances.join(', ')}` : ''));
 
   const threads = a.workers === 'auto' ? autoWorkers(backend.name, Math.min(a.batchSize, a.n)) : a.workers;
@@ -155,16 +168,24 @@ export async function sampleCommand(a: SampleArgs, log: (s: string) => void, sta
         parts.push(run.samples);
         log(`  ${guidance === null ? '' : `guidance ${guidance}: `}${done + size}/${a.n} images (${((Date.now() - started) / 1000).toFixed(1)} s)`);
       }
-      const images = (parts.length === 1 ? parts[0] : concat(parts, 0)).toArray();
+      const samples = (parts.length === 1 ? parts[0] : concat(parts, 0)).toArray();
+      const images = toImages(samples, a.n);
       // a conditional grid has one column per class when the classes go in turn
-      writeGridPng(path.join(dir, 'grid.png'), images, a.n, c, h, w, { nrow: conditioner && !classes && !prompts ? numClasses : Math.ceil(Math.sqrt(a.n)) });
-      writeSingleImages(path.join(dir, 'images'), images, a.n, c, h, w);
-      writeReverseProcessPng(path.join(dir, 'reverse_process.png'), firstRun!.run, [firstRun!.size, c, h, w]);
+      writeGridPng(path.join(dir, 'grid.png'), images, a.n, ic, ih, iw, { nrow: conditioner && !classes && !prompts ? numClasses : Math.ceil(Math.sqrt(a.n)) });
+      writeSingleImages(path.join(dir, 'images'), images, a.n, ic, ih, iw);
+      const first = firstRun!;
+      writeReverseProcessPng(path.join(dir, 'reverse_process.png'), { ...first.run, snapshots: first.run.snapshots.map((x) => toImages(x, first.size)) }, [first.size, ic, ih, iw]);
+      if (latent) {
+        // the same process as the UNet saw it: the first latent channel, scaled latents of unit variance shown over [-3, 3]
+        const per = c * h * w;
+        const channel0 = (x: Float32Array) => Float32Array.from({ length: first.size * h * w }, (_, i) => x[Math.floor(i / (h * w)) * per + (i % (h * w))] / 3);
+        writeReverseProcessPng(path.join(dir, 'reverse_process_latents.png'), { ...first.run, snapshots: first.run.snapshots.map(channel0) }, [first.size, 1, h, w]);
+      }
       if (askedClasses) {
         const asked: SampleLabelsFile = { labels: Array.from(askedClasses), guidance: guidance!, ...(prompts ? { prompts: Array.from(groups, (g) => prompts[g]) } : {}) };
         fs.writeFileSync(path.join(dir, SAMPLE_LABELS_FILE), JSON.stringify(asked) + '\n');
       }
-      log(`wrote ${path.join(dir, 'grid.png')}, ${a.n} PNGs in ${path.join(dir, 'images')}${askedClasses ? `, their classes in ${path.join(dir, SAMPLE_LABELS_FILE)}` : ''}, and ${path.join(dir, 'reverse_process.png')}`);
+      log(`wrote ${path.join(dir, 'grid.png')}, ${a.n} PNGs in ${path.join(dir, 'images')}${askedClasses ? `, their classes in ${path.join(dir, SAMPLE_LABELS_FILE)}` : ''}, and ${path.join(dir, 'reverse_process.png')}${latent ? ` (and ${path.join(dir, 'reverse_process_latents.png')}: latent channel 0)` : ''}`);
       sets.push({ guidance, images, dir });
     }
   } finally {

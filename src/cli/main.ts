@@ -61,7 +61,8 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
         backendOption(y)
           .option('dataset', { type: 'string', default: 'mnist', describe: `dataset: ${DATASET_SPEC_FORMS.join(' | ')}` })
           .option('limit', { type: 'number', default: d.limit, describe: 'use only the first N training images (0 = all)' })
-          .option('model', { type: 'string', default: 'unet-tiny', describe: `UNet preset: ${Object.keys(UNET_PRESETS).join(', ')}` })
+          .option('model', { type: 'string', default: 'unet-tiny', describe: `UNet preset: ${Object.keys(UNET_PRESETS).join(', ')} (with --latent, unet-tiny means unet-latent)` })
+          .option('latent', { type: 'string', describe: 'diffuse in the latent space of this autoencoder (a train-ae checkpoint): the images are encoded once, scaled to unit variance, and sampled latents are decoded by it (it is stored in the checkpoint)' })
           .option('steps', { type: 'number', default: d.steps, describe: 'total optimizer steps' })
           .option('batch-size', { type: 'number', default: d.batchSize })
           .option('lr', { type: 'number', default: d.lr, describe: 'peak learning rate (Adam)' })
@@ -103,7 +104,7 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           throw new UsageError(`train: '${outDir}' already holds a checkpoint; pass --resume to continue it, or choose another --out`);
         }
         const config: Partial<TrainConfig> = {
-          dataset: a.dataset as string, limit: a.limit as number, model: a.model as string, steps: a.steps as number,
+          dataset: a.dataset as string, limit: a.limit as number, model: a.model as string, latent: (a.latent as string | undefined) ?? '', steps: a.steps as number,
           batchSize: a['batch-size'] as number, lr: a.lr as number, warmup: a.warmup as number, emaDecay: a['ema-decay'] as number,
           lrDecay: a['lr-decay'] as TrainConfig['lrDecay'], prediction: a.prediction as TrainConfig['prediction'],
           lossWeighting: a['loss-weighting'] as TrainConfig['lossWeighting'], snrGamma: a['snr-gamma'] as number,

@@ -102,6 +102,19 @@ export const UNET_PRESETS: Readonly<Record<string, Readonly<UNetConfig>>> = {
     timeDim: 64,
     groups: 8,
   },
+  // for the 4x7x7 latents of the autoencoder (src/vae/): one level (7 does not halve evenly),
+  // self-attention over its 49 positions and in the middle
+  'unet-latent': {
+    inChannels: 4,
+    baseChannels: 64,
+    channelMults: [1],
+    numResBlocks: 1,
+    attnLevels: [0],
+    midAttention: true,
+    timeFeatures: 32,
+    timeDim: 128,
+    groups: 8,
+  },
 };
 
 /** Check a config field by field; errors name the field and what it should be. */

@@ -35,7 +35,8 @@ import { DdimSampler, DdpmSampler, DpmSolverSampler, type Sampler } from '../dif
 import { NoiseSchedule, type BetaSchedule } from '../diffusion/schedule';
 import { writeGridPng } from '../image/png';
 import { plotLossCurve } from '../image/plot';
-import { createUNet, type UNet, type UNetConfig } from '../nn/unet';
+import { createUNet, UNET_PRESETS, type UNet, type UNetConfig } from '../nn/unet';
+import { openLatentSpace, type LatentInfo, type LatentSpace } from '../vae/latent';
 import { Adam } from '../optim/adam';
 import { clipGradNorm } from '../optim/clip';
 import { EMA } from '../optim/ema';
@@ -52,8 +53,13 @@ export interface TrainConfig {
   dataset: string | ImageDataset;
   /** use only the first N training images (0 = all) */
   limit: number;
-  /** UNet preset name or a full config */
+  /** UNet preset name or a full config (with `latent`, the default unet-tiny means unet-latent) */
   model: string | UNetConfig;
+  /**
+   * '' = diffusion on the pixels; else an autoencoder checkpoint (tiny-ddpm train-ae): the
+   * images are encoded once, scaled to unit variance, and the UNet denoises latents (src/vae/latent.ts)
+   */
+  latent: string;
   /** optimizer steps in total (a resumed run continues up to this number) */
   steps: number;
   batchSize: number;
@@ -134,6 +140,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   dataset: 'mnist',
   limit: 0,
   model: 'unet-tiny',
+  latent: '',
   steps: 1500,
   batchSize: 32,
   lr: 1e-3,
@@ -205,13 +212,21 @@ export function objectiveOf(cfg: Pick<TrainConfig, 'prediction' | 'lossWeighting
 
 /** The pieces of a run, built from a config: also what `sample` rebuilds from a checkpoint. */
 export function buildRun(cfg: TrainConfig, dataset: ImageDataset) {
+  const spec = cfg.latent && cfg.model === DEFAULT_TRAIN_CONFIG.model ? 'unet-latent' : cfg.model;
+  const preset = typeof spec === 'string' ? UNET_PRESETS[spec] : spec;
+  if (preset) {
+    const halvings = preset.channelMults.length - 1;
+    if (dataset.height % 2 ** halvings !== 0 || dataset.width % 2 ** halvings !== 0) {
+      throw new Error(`train: --model ${typeof spec === 'string' ? spec : 'custom'} halves its input ${halvings} times, so the ${cfg.latent ? 'latents' : 'images'} must be a multiple of ${2 ** halvings} on each side, but they are ${dataset.height}x${dataset.width}${cfg.latent ? ' (leave --model out: a latent run uses unet-latent)' : ''}`);
+    }
+  }
   const tower = cfg.condition === 'text' && cfg.textEncoder !== 'scratch' ? clipTextTower(cfg, dataset) : null;
   const conditioner = tower ? tower.conditioner : makeConditioner(cfg.condition, dataset);
   const numClasses = cfg.condition === 'class' ? dataset.numClasses : 0;
   const text = tower ? tower.config : conditioner instanceof TextConditioner
     ? { vocabSize: conditioner.tokenizer.size, maxLength: conditioner.tokenizer.maxLength, dim: cfg.textDim, layers: cfg.textLayers, heads: cfg.textHeads }
     : undefined;
-  const model = createUNet(cfg.model, { inChannels: dataset.channels, numClasses, text, generator: new Generator(cfg.seed) });
+  const model = createUNet(spec, { inChannels: dataset.channels, numClasses, text, generator: new Generator(cfg.seed) });
   if (tower) {
     // the CLIP text tower's weights replace the drawn ones (the rest of the UNet is drawn as in a scratch run)
     const from = new Map(tower.encoder.namedParameters());
@@ -224,7 +239,7 @@ export function buildRun(cfg: TrainConfig, dataset: ImageDataset) {
   const optimizer = new Adam(model.namedParameters().filter(([, p]) => p.requiresGrad), { lr: cfg.lr, betas: [0.9, 0.999], eps: 1e-8 });
   const ema = new EMA(model, { decay: cfg.emaDecay });
   const schedule = new NoiseSchedule({ numTimesteps: cfg.timesteps, schedule: cfg.betaSchedule });
-  return { model, optimizer, ema, schedule, conditioner };
+  return { model, optimizer, ema, schedule, conditioner, modelName: typeof spec === 'string' ? spec : 'custom UNet' };
 }
 
 /**
@@ -377,6 +392,10 @@ function checkResumeMatches(file: string, cfg: TrainConfig): void {
   const was = { condition: saved.condition ?? 'none', prediction: saved.prediction ?? 'eps', textEncoder: saved.textEncoder ?? 'scratch' };
   const keys: [keyof typeof was, string][] = [['condition', 'condition'], ['prediction', 'prediction']];
   if (cfg.condition === 'text' && was.condition === 'text') keys.push(['textEncoder', 'text-encoder']);
+  const savedLatent = (saved as { latent?: LatentInfo }).latent;
+  if (Boolean(savedLatent) !== Boolean(cfg.latent)) {
+    throw new Error(`train: --resume: '${file}' was trained on ${savedLatent ? `the latents of '${savedLatent.autoencoder}'` : 'pixels'}, but this run asks for ${cfg.latent ? `the latents of '${cfg.latent}'` : 'pixels'}; ${savedLatent ? `pass --latent ${savedLatent.autoencoder}` : 'drop --latent'} to continue it`);
+  }
   for (const [key, flag] of keys) {
     if (was[key] !== cfg[key]) {
       throw new Error(`train: --resume: '${file}' was trained with --${flag} ${was[key]}, but this run asks for --${flag} ${cfg[key]}; pass --${flag} ${was[key]} to continue it`);
@@ -406,10 +425,21 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
   const lossFile = path.join(out, 'loss.csv');
 
   // ---- data, model, optimizer, EMA, schedule
-  const dataset = typeof cfg.dataset === 'string' ? loadDataset(cfg.dataset, { split: 'train', limit: cfg.limit || undefined }) : cfg.dataset;
-  if (cfg.batchSize > dataset.n) throw new Error(`train: batch size ${cfg.batchSize} is larger than the dataset (${dataset.n} images)`);
-  const loader = new DataLoader(dataset, { batchSize: cfg.batchSize, seed: cfg.seed, horizontalFlip: dataset.channels === 3 });
-  const { model, optimizer, ema, schedule, conditioner } = buildRun(cfg, dataset);
+  const pixels = typeof cfg.dataset === 'string' ? loadDataset(cfg.dataset, { split: 'train', limit: cfg.limit || undefined }) : cfg.dataset;
+  if (cfg.batchSize > pixels.n) throw new Error(`train: batch size ${cfg.batchSize} is larger than the dataset (${pixels.n} images)`);
+  const resumeFrom = cfg.resume === true ? checkpointFile : cfg.resume || null;
+  if (resumeFrom) {
+    if (!fs.existsSync(resumeFrom)) throw new Error(`train: --resume: no checkpoint at '${resumeFrom}'`);
+    checkResumeMatches(resumeFrom, cfg);
+  }
+  // a latent run: the autoencoder (when resuming, the one stored in the checkpoint), the scale, the encoded training set
+  const space: LatentSpace | null = cfg.latent
+    ? openLatentSpace(cfg.latent, pixels, resumeFrom ? { checkpoint: resumeFrom, info: (readTrainingCheckpointInfo(resumeFrom).config as { latent: LatentInfo }).latent } : undefined)
+    : null;
+  const dataset = space ? space.dataset : pixels;
+  // latents are used as they are; pixels are mapped from [0, 1] to [-1, 1] (and color images flipped at random)
+  const loader = new DataLoader(dataset, { batchSize: cfg.batchSize, seed: cfg.seed, horizontalFlip: !space && dataset.channels === 3, scaleToMinusOneOne: !space });
+  const { model, optimizer, ema, schedule, conditioner, modelName } = buildRun(cfg, dataset);
   fs.mkdirSync(path.join(out, 'samples'), { recursive: true }); // after every check of the config and the data, so a bad run writes nothing
   const generator = new Generator(cfg.seed + 1); // draws t and the noise of Algorithm 1
   // cosine: from the peak after the warmup to 0 at the last step (a run no longer than its warmup only warms up)
@@ -418,6 +448,8 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
   const numClasses = conditioner?.numClasses ?? 0; // 0 = unconditional
   const savedConfig = {
     ...cfg, dataset: typeof cfg.dataset === 'string' ? cfg.dataset : cfg.dataset.name, resume: false, imageShape: [dataset.channels, dataset.height, dataset.width], modelConfig: model.config,
+    // a latent run: imageShape is the latents' (what the UNet sees); the autoencoder's weights are in the checkpoint
+    ...(space ? { latent: space.info } : {}),
     // a text-conditional checkpoint carries its vocabulary and captions
     ...(conditioner instanceof TextConditioner ? { text: conditioner.state() } : {}),
   };
@@ -425,10 +457,7 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
   // ---- resume
   let step = 0;
   let resumedExtra: { elapsedSeconds?: number; smoothing?: { emaLoss: number; emaWeight: number } } = {};
-  const resumeFrom = cfg.resume === true ? checkpointFile : cfg.resume || null;
   if (resumeFrom) {
-    if (!fs.existsSync(resumeFrom)) throw new Error(`train: --resume: no checkpoint at '${resumeFrom}'`);
-    checkResumeMatches(resumeFrom, cfg);
     const info = loadTrainingCheckpoint(resumeFrom, { model, ema, optimizer });
     step = info.step;
     generator.setState((info.rng as { trainer: ReturnType<Generator['getState']> }).trainer);
@@ -447,9 +476,13 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
       step, model, ema, optimizer, config: savedConfig,
       rng: { trainer: generator.getState() }, dataLoader: loader.getState(),
       extra: { elapsedSeconds: elapsed(), smoothing: progress.getState(), backend: getBackend().name },
+      ...(space ? { modules: { autoencoder: space.autoencoder } } : {}),
     });
   const [c, h, w] = [dataset.channels, dataset.height, dataset.width];
   const sampleShape = [cfg.numSamples, c, h, w];
+  // what the pictures and evaluations show: images (a latent run's samples decoded)
+  const [pc, ph, pw] = [pixels.channels, pixels.height, pixels.width];
+  const toImages = (x: Float32Array, n: number) => (space ? space.decode(x, n) : x);
   // sample quality every evalEvery steps (src/metrics/training-eval.ts); built now, so a missing classifier fails before training
   const evaluator = cfg.evalEvery > 0 ? new TrainingEvaluator({ outDir: out, dataset: cfg.dataset, n: cfg.evalSamples, classifier: cfg.evalClassifier, resumedStep: step }) : null;
   // data parallelism: the workers run the same backend, for training steps and sample grids
@@ -459,16 +492,17 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
   const evaluate = () => {
     const t0 = Date.now();
     const run = sampleWithEma(model, ema, makeSampler('ddim', schedule, cfg.sampleSteps), [cfg.evalSamples, c, h, w], cfg.seed + 3, parallel, cfg.prediction, conditionFor(cfg.evalSamples));
-    return evaluator!.evaluate(step, run.samples.toArray(), c, h, w, (Date.now() - t0) / 1000).line;
+    return evaluator!.evaluate(step, toImages(run.samples.toArray(), cfg.evalSamples), pc, ph, pw, (Date.now() - t0) / 1000).line;
   };
   const writeSamples = () => {
     const sampler = makeSampler(cfg.sampler, schedule, cfg.sampleSteps);
     const run = sampleWithEma(model, ema, sampler, sampleShape, cfg.seed + 2, parallel, cfg.prediction, conditionFor(cfg.numSamples));
     const file = path.join(out, 'samples', `${stepName(step)}.png`);
     // conditional: one column per class (balancedLabels); unconditional: a square grid
-    writeGridPng(file, run.samples.toArray(), cfg.numSamples, c, h, w, { nrow: numClasses > 0 ? numClasses : Math.ceil(Math.sqrt(cfg.numSamples)) });
+    writeGridPng(file, toImages(run.samples.toArray(), cfg.numSamples), cfg.numSamples, pc, ph, pw, { nrow: numClasses > 0 ? numClasses : Math.ceil(Math.sqrt(cfg.numSamples)) });
     fs.copyFileSync(file, path.join(out, 'samples.png'));
-    writeReverseProcessPng(path.join(out, 'reverse_process.png'), run, sampleShape);
+    const shown = space ? { ...run, snapshots: run.snapshots.map((x) => space.decode(x, cfg.numSamples)) } : run;
+    writeReverseProcessPng(path.join(out, 'reverse_process.png'), shown, [cfg.numSamples, pc, ph, pw]);
     return file;
   };
   const plotLoss = () => {
@@ -489,7 +523,7 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
 
   const progress = new ProgressBar({ total: cfg.steps, batchSize: cfg.batchSize, stream: hooks.stream, logEvery: cfg.logEvery, startStep: step });
   progress.setState(resumedExtra.smoothing);
-  progress.log(`training ${typeof cfg.model === 'string' ? cfg.model : 'custom UNet'} (${model.numParameters().toLocaleString('en-US')} parameters) on ${dataset.name} (${dataset.n} images ${c}x${h}x${w}), backend ${getBackend().name}${cfg.workers > 1 ? ` x ${cfg.workers} threads` : ''}, steps ${step}..${cfg.steps}, batch ${cfg.batchSize}`);
+  progress.log(`training ${modelName} (${model.numParameters().toLocaleString('en-US')} parameters) on ${dataset.name} (${dataset.n} ${space ? `latents ${c}x${h}x${w}, scaled by ${space.info.scale.toPrecision(4)}, of images ${pc}x${ph}x${pw}` : `images ${c}x${h}x${w}`}), backend ${getBackend().name}${cfg.workers > 1 ? ` x ${cfg.workers} threads` : ''}, steps ${step}..${cfg.steps}, batch ${cfg.batchSize}`);
   progress.log(`  predicting ${cfg.prediction}, loss weighting ${cfg.lossWeighting === 'min-snr' ? `min-SNR-${cfg.snrGamma}` : 'none'}, lr ${cfg.lr} ${cfg.lrDecay === 'cosine' ? 'decaying to 0 (cosine)' : 'constant'} after ${cfg.warmup} warmup steps, ${conditioner?.kind === 'class' ? `class-conditional (${numClasses} classes, ${cfg.condDropout * 100}% dropped to the null class; grids at guidance ${cfg.guidance})` : ''}` +
     `${conditioner instanceof TextConditioner ? `text-conditional (${conditioner.tokenizer.size - 3} words, prompts of up to ${conditioner.length - 1}; text encoder ${model.textEncoder!.config.layers} blocks of width ${model.textEncoder!.config.dim}, ${cfg.textEncoder === 'clip' ? `the frozen text tower of ${cfg.clipModel || 'the shipped CLIP model'}` : cfg.textEncoder === 'clip-tuned' ? `from the text tower of ${cfg.clipModel || 'the shipped CLIP model'}, trained on` : 'trained from scratch'}; ${cfg.condDropout * 100}% empty prompts; grids at guidance ${cfg.guidance})` : ''}${conditioner ? '' : 'unconditional'}`);
   let lastLoss = NaN;
