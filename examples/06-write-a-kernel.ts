@@ -45,6 +45,9 @@ for (const mode of ['cpu', 'webasm', 'gpu'] as GpuJsMode[]) {
   const ms = performance.now() - t0;
   let worst = 0;
   for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / Math.max(1, Math.abs(want[i])));
-  console.log(`${mode}: ${n} elements in ${ms.toFixed(1)} ms (with the compile); worst relative error vs float64 ${worst.toExponential(2)} ${worst < 1e-5 ? '(float32 rounding: ok)' : '(TOO LARGE)'}`);
+  // JavaScript's and WebAssembly's float32 meet float32 rounding; GLSL's exp and log are only a
+  // few ULP accurate by spec, so a GPU gets the 1e-3 that the test suite gives it (test/helpers/backends.ts)
+  const tolerance = mode === 'gpu' ? 1e-3 : 1e-5;
+  console.log(`${mode}: ${n} elements in ${ms.toFixed(1)} ms (with the compile); worst relative error vs float64 ${worst.toExponential(2)} ${worst < tolerance ? `(within ${tolerance}: ok)` : `(TOO LARGE: over ${tolerance})`}`);
   runner.destroy();
 }
