@@ -16,8 +16,13 @@ describe('[assignment 11: classifier-free guidance]', () => {
     const offsets = Array.from(labels!, (y) => (y === 10 ? -0.5 : 0.1 * y));
     return x.mul(0.3).add(tensor(offsets, [offsets.length, 1, 1, 1])).add(t.reshape([t.shape[0], 1, 1, 1]).mul(0.01));
   };
-  const x = randn([3, 1, 2, 2], { generator: new Generator(3) });
-  const t = tensor([5, 9, 5]);
+  // made in each test, on the backend current then (other test files switch backends)
+  let x: Tensor;
+  let t: Tensor;
+  beforeEach(() => {
+    x = randn([3, 1, 2, 2], { generator: new Generator(3) });
+    t = tensor([5, 9, 5]);
+  });
   const labels = Int32Array.from([2, 7, 0]);
   const byLoop = (classes: number[]) => Array.from(x.toArray(), (v, i) => {
     const img = Math.floor(i / 4);
