@@ -10,7 +10,6 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { noGrad } from '../autograd';
 import { loadTrainingCheckpoint, readTrainingCheckpointInfo, saveTrainingCheckpoint } from '../checkpoint/training';
-import { readSafetensors } from '../checkpoint/safetensors';
 import { tensor, randn } from '../creation';
 import { loadDataset } from '../data';
 import type { ImageDataset } from '../data/dataset';
@@ -90,7 +89,6 @@ export function loadAutoencoder(file: string, what = 'autoencoder'): { model: Au
   if (!fs.existsSync(file)) throw new Error(`${what}: no file '${file}'`);
   let info;
   try {
-    readSafetensors(file);
     info = readTrainingCheckpointInfo(file);
   } catch (err) {
     throw new Error(`${what}: '${file}' is not a training checkpoint (${(err as Error).message})`);
