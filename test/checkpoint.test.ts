@@ -34,7 +34,9 @@ const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOff
 
 describe('[unit 4: checkpoints] safetensors', () => {
   it('writes the bytes of the spec: u64 LE header length, JSON header padded with spaces to 8 bytes, LE float32 data', () => {
-    const bytes = serializeSafetensors({ a: tensor([1, -2]), b: tensor([[0.5]]) }, { note: 'hi' });
+    const raw = serializeSafetensors({ a: tensor([1, -2]), b: tensor([[0.5]]) }, { note: 'hi' });
+    expect(raw).to.be.instanceOf(Uint8Array);
+    const bytes = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength); // read back with Node's own decoders
     const n = Number(bytes.readBigUInt64LE(0));
     expect((8 + n) % 8).to.equal(0);
     const header = bytes.subarray(8, 8 + n).toString('utf8');

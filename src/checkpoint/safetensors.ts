@@ -13,7 +13,6 @@
  * damaged or foreign file could get wrong and says what, naming the file.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import { Tensor, shapeSize } from '../tensor';
 import { getBackend } from '../backend/registry';
 import { writeFileAtomic } from './atomic';
@@ -38,7 +37,8 @@ interface HeaderEntry {
 
 /** Larger headers are refused as damage (the reference implementation's limit). */
 export const MAX_HEADER_BYTES = 100_000_000;
-const LITTLE_ENDIAN_HOST = os.endianness() === 'LE';
+// (asked of the typed arrays, not of Node's os module, so this file also runs in a browser)
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** float32 values as little-endian bytes (a copy of the bits: NaN payloads survive). */
 function toLittleEndianBytes(data: Float32Array): Uint8Array {
@@ -77,11 +77,11 @@ export function* safetensorsChunks(tensors: Record<string, Tensor | HostTensor>,
     header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - ((8 + Buffer.byteLength(json, 'utf8')) % 8)) % 8); // data starts 8-byte aligned
-  const headerBytes = Buffer.from(json, 'utf8');
-  const prefix = Buffer.alloc(8);
-  prefix.writeBigUInt64LE(BigInt(headerBytes.length), 0);
+  const json = JSON.stringify(header);
+  const pad = (8 - ((8 + new TextEncoder().encode(json).length) % 8)) % 8; // data starts 8-byte aligned
+  const headerBytes = new TextEncoder().encode(json + ' '.repeat(pad));
+  const prefix = new Uint8Array(8);
+  new DataView(prefix.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
   yield prefix;
   yield headerBytes;
   for (const [name, t] of Object.entries(tensors)) {
@@ -93,9 +93,16 @@ export function* safetensorsChunks(tensors: Record<string, Tensor | HostTensor>,
   }
 }
 
-/** The whole file in memory. */
-export function serializeSafetensors(tensors: Record<string, Tensor | HostTensor>, metadata: Record<string, string> = {}): Buffer {
-  return Buffer.concat([...safetensorsChunks(tensors, metadata)]);
+/** The whole file in memory (what a browser hands to a download). */
+export function serializeSafetensors(tensors: Record<string, Tensor | HostTensor>, metadata: Record<string, string> = {}): Uint8Array {
+  const chunks = [...safetensorsChunks(tensors, metadata)];
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 /** Write a safetensors file atomically (a failure leaves any previous file intact). */
@@ -118,7 +125,7 @@ export function parseSafetensors(bytes: Uint8Array, file = '<buffer>'): Safetens
   if (8 + headerLen > bytes.length) {
     throw bad(`is truncated or not a safetensors file: the header should be ${headerLen} bytes but only ${bytes.length - 8} follow the length`);
   }
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset + 8, headerLen).toString('utf8');
+  const text = new TextDecoder().decode(bytes.subarray(8, 8 + headerLen));
   let header: unknown;
   try {
     header = JSON.parse(text);
