@@ -218,23 +218,60 @@ export interface SampleOptions {
   onStep?: (t: number, x: Tensor, predOriginal: Tensor) => void;
 }
 
-/** Run the reverse process from x_T ~ N(0, I) to x_0 (Algorithm 2's loop). */
-export function sample(model: NoisePredictor, sampler: Sampler, shape: number[], opts: SampleOptions = {}): Tensor {
-  const generator = opts.generator ?? defaultGenerator;
-  return noGrad(() => {
-    let x = randn(shape, { generator }); // x_T
-    opts.onStart?.(x);
+/** One point of the reverse process: x_T first (t = null), then x_{t-1} after the step at t, with that step's predicted x_0. */
+export interface ReverseStep {
+  /** the timestep just denoised; null for x_T, the starting noise */
+  t: number | null;
+  /** the sample after this step (x_T at the start) */
+  x: Tensor;
+  /** the step's prediction of the clean image; null at the start */
+  predOriginal: Tensor | null;
+}
+
+/**
+ * The reverse process one step at a time, for a caller that shows each step (the playground
+ * draws one per animation frame) or stops early: it yields x_T, then x_{t-1} and the predicted
+ * x_0 after each step, and returns the final sample. A yielded x is valid until the step after
+ * it; a yielded predOriginal is freed when the generator resumes, so copy what you keep
+ * (toArray()). `sample` below runs it to the end: the same numbers.
+ */
+export function* reverseProcess(model: NoisePredictor, sampler: Sampler, shape: number[], generator: Generator = defaultGenerator): globalThis.Generator<ReverseStep, Tensor, void> {
+  let x = noGrad(() => randn(shape, { generator })); // x_T
+  let done = false;
+  try {
+    yield { t: null, x, predOriginal: null };
     for (const t of sampler.timesteps) {
       // tidy: free this step's intermediate tensors now (a GPU would otherwise fill up)
-      const next = tidy(() => {
-        const predictedNoise = model(x, full([shape[0]], t)); // eps_theta(x_t, t)
-        const { prevSample, predOriginal } = sampler.step(predictedNoise, t, x, generator);
-        opts.onStep?.(t, prevSample, predOriginal);
-        return prevSample;
-      });
+      const { prevSample, predOriginal } = noGrad(() =>
+        tidy(() => {
+          const predictedNoise = model(x, full([shape[0]], t)); // eps_theta(x_t, t)
+          const { prevSample, predOriginal } = sampler.step(predictedNoise, t, x, generator);
+          // a copy of our own to hand out (the sampler's may be prevSample itself, or a tensor it keeps)
+          return { prevSample, predOriginal: predOriginal.clone() };
+        }),
+      );
       x.dispose();
-      x = next;
+      x = prevSample;
+      try {
+        yield { t, x, predOriginal };
+      } finally {
+        predOriginal.dispose();
+      }
     }
+    done = true;
     return x;
-  });
+  } finally {
+    if (!done) x.dispose(); // stopped early: nobody else holds x
+  }
+}
+
+/** Run the reverse process from x_T ~ N(0, I) to x_0 (Algorithm 2's loop). */
+export function sample(model: NoisePredictor, sampler: Sampler, shape: number[], opts: SampleOptions = {}): Tensor {
+  const steps = reverseProcess(model, sampler, shape, opts.generator ?? defaultGenerator);
+  for (let r = steps.next(); ; r = steps.next()) {
+    if (r.done) return r.value;
+    const { t, x, predOriginal } = r.value;
+    if (t === null) opts.onStart?.(x);
+    else opts.onStep?.(t, x, predOriginal!);
+  }
 }
