@@ -20,25 +20,24 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Backend } from '../backend/backend';
 import { getBackend, setBackend } from '../backend/registry';
-import { loadTrainingCheckpoint, readTrainingCheckpointInfo, saveTrainingCheckpoint } from '../checkpoint/training';
-import { tensor } from '../creation';
+import { isSamplingExport, loadTrainingCheckpoint, readTrainingCheckpointInfo, saveTrainingCheckpoint, trainingCheckpointInfo } from '../checkpoint/training';
+import { readSafetensors } from '../checkpoint/safetensors';
 import { loadDataset } from '../data';
 import { DataLoader } from '../data/loader';
 import type { ImageDataset } from '../data/dataset';
-import { drawTimestepsAndNoise, type NoisePredictor } from '../diffusion/forward';
-import { asNoisePredictor, guidedPredictor, LOSS_WEIGHTINGS, PREDICTIONS, type LossWeighting, type Objective, type Prediction } from '../diffusion/objective';
-import { balancedLabels, ClassConditioner, CONDITION_KINDS, TEXT_ENCODER_STARTS, TextConditioner, type ConditionKind, type Conditioner, type TextEncoderStart } from './condition';
+import { LOSS_WEIGHTINGS, PREDICTIONS, type LossWeighting, type Objective, type Prediction } from '../diffusion/objective';
+import { balancedLabels, CONDITION_KINDS, TEXT_ENCODER_STARTS, TextConditioner, type ConditionKind, type TextEncoderStart } from './condition';
 import { loadClip, shippedClipPath } from '../clip/train';
 import type { TextEncoderConfig } from '../nn/text-encoder';
-import { accumulateGradients, DataParallel, noisePredictor } from './parallel';
-import { DdimSampler, DdpmSampler, DpmSolverSampler, type Sampler } from '../diffusion/samplers';
+import { DataParallel } from './parallel';
+import { optimizationStep, type StepParts } from './step';
+import type { Sampler } from '../diffusion/samplers';
 import { NoiseSchedule, type BetaSchedule } from '../diffusion/schedule';
 import { writeGridPng } from '../image/png';
 import { plotLossCurve } from '../image/plot';
 import { createUNet, UNET_PRESETS, type UNet, type UNetConfig } from '../nn/unet';
 import { openLatentSpace, type LatentInfo, type LatentSpace } from '../vae/latent';
 import { Adam } from '../optim/adam';
-import { clipGradNorm } from '../optim/clip';
 import { EMA } from '../optim/ema';
 import { lrSchedule } from '../optim/schedule';
 import { Generator } from '../random';
@@ -274,38 +273,9 @@ export function clipTextTower(cfg: Pick<TrainConfig, 'clipModel' | 'textEncoder'
   return { file, config, encoder: clip.model.text, conditioner: clip.conditioner };
 }
 
-export type SamplerKind = 'ddpm' | 'ddim' | 'dpm-solver++';
-export const SAMPLER_KINDS: readonly SamplerKind[] = ['ddim', 'ddpm', 'dpm-solver++'];
-
-/** DDPM (all T steps), DDIM (`steps`, noise `eta`) or DPM-Solver++(2M) (`steps`). */
-export function makeSampler(kind: SamplerKind, schedule: NoiseSchedule, steps: number, eta = 0): Sampler {
-  if (kind === 'ddpm') return new DdpmSampler(schedule);
-  if (kind === 'dpm-solver++') return new DpmSolverSampler(schedule, { numSteps: Math.min(steps, schedule.T) });
-  return new DdimSampler(schedule, { numSteps: Math.min(steps, schedule.T), eta });
-}
-
-/** The conditioner of a run: null for an unconditional one. */
-export function makeConditioner(kind: ConditionKind, dataset: Pick<ImageDataset, 'numClasses' | 'classNames'>): Conditioner | null {
-  if (kind === 'class') return new ClassConditioner(dataset.numClasses);
-  if (kind === 'text') return TextConditioner.forDataset(dataset);
-  return null;
-}
-
-/** What to ask a conditional network for: the condition rows of the images (a class, or a prompt's tokens, each) and the guidance scale. */
-export interface SamplingCondition {
-  labels: Int32Array;
-  guidance: number;
-}
-
-/**
- * What the samplers call: the network (or its batches split over `parallel`), guided towards
- * `condition`'s classes when given (the null class otherwise), turned into an eps prediction.
- */
-export function samplerInput(model: UNet, parallel: DataParallel | null, schedule: NoiseSchedule, prediction: Prediction, condition?: SamplingCondition): NoisePredictor {
-  let predict = noisePredictor(model, parallel);
-  if (condition) predict = guidedPredictor(predict, condition.labels, condition.guidance, model.nullCondition(1));
-  return asNoisePredictor(predict, schedule, prediction);
-}
+// the sampling pieces live in sampling.ts (which a browser bundle can load without the trainer's files and workers)
+export { SAMPLER_KINDS, makeConditioner, makeSampler, samplerInput, type SamplerKind, type SamplingCondition } from './sampling';
+import { SAMPLER_KINDS, makeConditioner, makeSampler, samplerInput, type SamplerKind, type SamplingCondition } from './sampling';
 
 export { balancedLabels, dropLabels } from './condition';
 
@@ -387,7 +357,9 @@ export function validateTrainConfig(cfg: TrainConfig): void {
  * unconditional).
  */
 function checkResumeMatches(file: string, cfg: TrainConfig): void {
-  const saved = readTrainingCheckpointInfo(file).config as Partial<TrainConfig> & { kind?: string };
+  const f = readSafetensors(file);
+  const saved = trainingCheckpointInfo(f, file).config as Partial<TrainConfig> & { kind?: string };
+  if (isSamplingExport(f)) throw new Error(`train: --resume: '${file}' holds only the EMA weights of a run (tiny-ddpm export), for sampling: it has no optimizer state or data position to continue from`);
   if (saved.kind === 'autoencoder') throw new Error(`train: --resume: '${file}' is an autoencoder checkpoint (tiny-ddpm train-ae), not a diffusion run; continue it with tiny-ddpm train-ae --resume`);
   const was = { condition: saved.condition ?? 'none', prediction: saved.prediction ?? 'eps', textEncoder: saved.textEncoder ?? 'scratch' };
   const keys: [keyof typeof was, string][] = [['condition', 'condition'], ['prediction', 'prediction']];
@@ -528,35 +500,21 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
     `${conditioner instanceof TextConditioner ? `text-conditional (${conditioner.tokenizer.size - 3} words, prompts of up to ${conditioner.length - 1}; text encoder ${model.textEncoder!.config.layers} blocks of width ${model.textEncoder!.config.dim}, ${cfg.textEncoder === 'clip' ? `the frozen text tower of ${cfg.clipModel || 'the shipped CLIP model'}` : cfg.textEncoder === 'clip-tuned' ? `from the text tower of ${cfg.clipModel || 'the shipped CLIP model'}, trained on` : 'trained from scratch'}; ${cfg.condDropout * 100}% empty prompts; grids at guidance ${cfg.guidance})` : ''}${conditioner ? '' : 'unconditional'}`);
   let lastLoss = NaN;
   let stopped: TrainResult['stopped'] = 'done';
+  const stepParts: StepParts = { model, optimizer, ema, schedule, conditioner, objective, generator, condDropout: cfg.condDropout, gradClip: cfg.gradClip, microBatch: cfg.microBatch, parallel };
   try {
     while (step < cfg.steps) {
-      const batch = loader.next();
-      const x0 = tensor(batch.images, batch.shape); // [B, C, H, W] in [-1, 1]
-      optimizer.lr = lrAt(step);
-      // Algorithm 1: t ~ Uniform({0..T-1}), eps ~ N(0, I); the loss regresses the output onto the objective's target (eps, v or x0), weighted per t
-      const { t, noise } = drawTimestepsAndNoise(schedule, x0.shape, generator);
+      // Algorithm 1 (step.ts): t ~ Uniform({0..T-1}), eps ~ N(0, I); the loss regresses the output onto the objective's target (eps, v or x0), weighted per t;
       // classifier-free guidance's training: the class, or for condDropout of the images the null class
-      const labels = conditioner?.training(batch.labels, cfg.condDropout, generator);
-      optimizer.zeroGrad();
-      if (parallel) {
-        lastLoss = parallel.lossAndGradients(model, schedule, x0, t, noise, labels); // shards on every core
-      } else {
-        lastLoss = accumulateGradients(model, schedule, x0, t, noise, cfg.microBatch, 1, { objective, labels }); // in passes of microBatch images
-      }
-      if (!Number.isFinite(lastLoss)) {
+      const outcome = optimizationStep(stepParts, loader.next(), lrAt(step));
+      lastLoss = outcome.loss;
+      if (!outcome.updated) {
         stopped = 'nonfinite';
-        progress.log(`train: the loss became ${lastLoss} at step ${step + 1}; stopping without saving. The last good checkpoint is ${fs.existsSync(checkpointFile) ? checkpointFile : '(none yet)'}. Try a lower --lr or --grad-clip 1.`);
+        const last = `The last good checkpoint is ${fs.existsSync(checkpointFile) ? checkpointFile : '(none yet)'}.`;
+        progress.log(Number.isFinite(lastLoss)
+          ? `train: the gradient norm became ${outcome.gradNorm} at step ${step + 1}; stopping before the update. ${last}`
+          : `train: the loss became ${lastLoss} at step ${step + 1}; stopping without saving. ${last} Try a lower --lr or --grad-clip 1.`);
         break;
       }
-      // the global gradient norm (clipped to gradClip when set) is also the NaN guard on gradients
-      const gradNorm = clipGradNorm(model.parameters(), cfg.gradClip > 0 ? cfg.gradClip : Infinity);
-      if (!Number.isFinite(gradNorm)) {
-        stopped = 'nonfinite';
-        progress.log(`train: the gradient norm became ${gradNorm} at step ${step + 1}; stopping before the update. The last good checkpoint is ${fs.existsSync(checkpointFile) ? checkpointFile : '(none yet)'}.`);
-        break;
-      }
-      optimizer.step();
-      ema.update(model);
       step++;
 
       progress.update(step, lastLoss);
