@@ -20,6 +20,7 @@ import { ClipModel } from '../src/clip/model';
 import { saveClip } from '../src/clip/train';
 import { TextConditioner } from '../src/train/condition';
 import { readSafetensors } from '../src/checkpoint/safetensors';
+import { exportSamplingCheckpoint, loadModelWeights } from '../src/checkpoint/training';
 import { readImagePng } from '../src/image/png';
 import { main } from '../src/cli/main';
 import { readSampleLabels } from '../src/cli/eval';
@@ -89,6 +90,33 @@ describe('[unit 6: training] DDPM trainer', function () {
     expect(rows[0]).to.equal('step,loss,smoothed_loss,lr,elapsed_s');
     expect(rows.slice(1).map((r) => Number(r.split(',')[0]))).to.deep.equal([1, 2, 3]);
     expect(Number(readSafetensors(path.join(out, 'checkpoint.safetensors')).metadata.step)).to.equal(3);
+  });
+
+  it('export keeps the EMA weights and the config: sample reads them as from the checkpoint, --resume and --weights model refuse it', async () => {
+    const out = tmp();
+    await train({ ...baseConfig, dataset: squares(), outDir: out, steps: 2 }, { stream: quiet });
+    const ckpt = path.join(out, 'checkpoint.safetensors');
+    const exported = path.join(out, 'export.safetensors');
+    const r = exportSamplingCheckpoint(ckpt, exported, { note: 'test' });
+    const full = readSafetensors(ckpt);
+    const cut = readSafetensors(exported);
+    expect(Object.keys(cut.tensors).sort()).to.deep.equal(Object.keys(full.tensors).filter((n) => n.startsWith('ema.')).sort());
+    expect(r.parameters).to.equal(Object.entries(full.tensors).filter(([n]) => n.startsWith('model.')).reduce((k, [, t]) => k + t.data.length, 0));
+    expect(fs.statSync(exported).size).to.be.below(fs.statSync(ckpt).size / 2.5); // weights + EMA + Adam's two moments -> EMA alone
+    expect(cut.metadata.config).to.equal(full.metadata.config);
+    expect(JSON.parse(cut.metadata.extra).exported).to.deep.equal({ from: ckpt, weights: 'ema', note: 'test' });
+    // the same EMA weights, bit for bit, loaded from either file
+    const a = createUNet(TINY, { numClasses: 1 });
+    const b = createUNet(TINY, { numClasses: 1, generator: new Generator(77) });
+    expect(loadModelWeights(ckpt, a).source).to.equal('ema');
+    expect(loadModelWeights(exported, b).source).to.equal('ema');
+    for (const [name, p] of a.namedParameters()) expect(Array.from(b.stateDict()[name].toArray()), name).to.deep.equal(Array.from(p.toArray()));
+    expect(() => loadModelWeights(exported, a, { prefer: 'model' })).to.throw(`'${exported}' holds only the EMA weights of its run (tiny-ddpm export): sample it with --weights ema`);
+    const before = fs.readdirSync(out).sort();
+    let err: Error | null = null;
+    await train({ ...baseConfig, dataset: squares(), outDir: out, steps: 4, resume: exported }, { stream: quiet }).catch((e) => (err = e));
+    expect(err!.message).to.equal(`train: --resume: '${exported}' holds only the EMA weights of a run (tiny-ddpm export), for sampling: it has no optimizer state or data position to continue from`);
+    expect(fs.readdirSync(out).sort()).to.deep.equal(before);
   });
 
   it('resuming gives the same weights as an uninterrupted run of the same length', async () => {
@@ -290,7 +318,8 @@ describe('[unit 6: training] command line', () => {
     [['train', '--micro-batch', '0'], /--micro-batch must be an integer >= 1, got 0/],
     [['train', '--backend', 'tpu'], /unknown backend "tpu"/],
     [['sample', '--checkpoint', '/nonexistent/ckpt.safetensors'], /sample: no checkpoint at '\/nonexistent\/ckpt.safetensors'/],
-    [['sample'], /sample: give --checkpoint \(a diffusion run's checkpoint.safetensors\) or --vae \(an autoencoder from train-ae\)/],
+    [['export', '--checkpoint', '/nonexistent/ckpt.safetensors', '--out', 'x.safetensors'], /export: no checkpoint at '\/nonexistent\/ckpt.safetensors'/],
+    [['export', '--checkpoint', 'package.json', '--out', 'package.json'], /export: --out 'package.json' is the checkpoint itself/],
     [['noise', '--index', '-1'], /noise: --index must be an integer in \[0, 10000\)/],
     [['fly'], /Unknown argument: fly/],
   ] as [string[], RegExp][]) {

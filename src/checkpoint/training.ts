@@ -16,7 +16,7 @@ import { Module, StateDict } from '../nn/module';
 import { EMA } from '../optim/ema';
 import { Optimizer, OptimizerStateDict } from '../optim/optimizer';
 import { Tensor } from '../tensor';
-import { HostTensor, SafetensorsFile, readSafetensors, saveSafetensors } from './safetensors';
+import { HostTensor, SafetensorsFile, readSafetensors, saveSafetensors, serializeSafetensors } from './safetensors';
 
 export const TRAINING_CHECKPOINT_FORMAT = 'tiny-ddpm-training-checkpoint';
 export const TRAINING_CHECKPOINT_VERSION = '1';
@@ -56,6 +56,17 @@ const json = (v: unknown) => JSON.stringify(v ?? null);
 
 /** Save a training checkpoint atomically (a failure leaves the previous file intact). */
 export function saveTrainingCheckpoint(file: string, ckpt: TrainingCheckpoint): void {
+  const { tensors, metadata } = trainingCheckpointContents(ckpt);
+  saveSafetensors(file, tensors, metadata);
+}
+
+/** The bytes of the file saveTrainingCheckpoint writes (a browser offers them as a download). */
+export function serializeTrainingCheckpoint(ckpt: TrainingCheckpoint): Uint8Array {
+  const { tensors, metadata } = trainingCheckpointContents(ckpt);
+  return serializeSafetensors(tensors, metadata);
+}
+
+function trainingCheckpointContents(ckpt: TrainingCheckpoint): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
   const tensors: Record<string, Tensor> = {};
   for (const [name, p] of ckpt.model.namedParameters()) tensors[`model.${name}`] = p;
   for (const [key, m] of Object.entries(ckpt.modules ?? {})) {
@@ -85,7 +96,7 @@ export function saveTrainingCheckpoint(file: string, ckpt: TrainingCheckpoint): 
     data_loader: json(ckpt.dataLoader),
     extra: json(ckpt.extra),
   };
-  saveSafetensors(file, tensors, metadata);
+  return { tensors, metadata };
 }
 
 export function isTrainingCheckpoint(f: SafetensorsFile): boolean {
@@ -144,7 +155,11 @@ function shapesUnder(f: SafetensorsFile, prefix: string): Map<string, number[]> 
 
 /** Read a checkpoint's step, config, rng, ... without loading any weights (e.g. to rebuild the model from its config first). */
 export function readTrainingCheckpointInfo(file: string): TrainingCheckpointInfo {
-  const f = readSafetensors(file);
+  return trainingCheckpointInfo(readSafetensors(file), file);
+}
+
+/** The same, of a file already parsed (parseSafetensors); `file` names it in errors. */
+export function trainingCheckpointInfo(f: SafetensorsFile, file: string): TrainingCheckpointInfo {
   if (!isTrainingCheckpoint(f)) throw new Error(`checkpoint '${file}' is not a tiny-ddpm training checkpoint (metadata 'format' is ${JSON.stringify(f.metadata.format)})`);
   return parseInfo(f, file);
 }
@@ -157,6 +172,7 @@ export function readTrainingCheckpointInfo(file: string): TrainingCheckpointInfo
 export function loadTrainingCheckpoint(file: string, into: { model: Module; ema?: EMA | null; optimizer?: Optimizer | null }): TrainingCheckpointInfo {
   const f = readSafetensors(file);
   if (!isTrainingCheckpoint(f)) throw new Error(`checkpoint '${file}' is not a tiny-ddpm training checkpoint (metadata 'format' is ${JSON.stringify(f.metadata.format)})`);
+  if (isSamplingExport(f)) throw new Error(`checkpoint '${file}' holds only the EMA weights of a run (tiny-ddpm export), for sampling: it has no training state to continue from`);
   const info = parseInfo(f, file);
   const like = into.model.parameters()[0];
   checkFits(into.model, shapesUnder(f, 'model.'), file, 'model weights');
@@ -211,15 +227,48 @@ export interface LoadModelWeightsOptions {
  * weights by default, the usual choice for sampling). Returns which weights were loaded.
  */
 export function loadModelWeights(file: string, model: Module, opts: LoadModelWeightsOptions = {}): { source: 'weights' | 'ema' | 'model'; metadata: Record<string, string> } {
-  const f = readSafetensors(file);
+  return loadModelWeightsFrom(readSafetensors(file), file, model, opts);
+}
+
+/** The same, from a file already parsed (parseSafetensors: the bytes a browser fetched); `file` names it in errors. */
+export function loadModelWeightsFrom(f: SafetensorsFile, file: string, model: Module, opts: LoadModelWeightsOptions = {}): { source: 'weights' | 'ema' | 'model'; metadata: Record<string, string> } {
   let source: 'weights' | 'ema' | 'model' = 'weights';
   let prefix = '';
   if (isTrainingCheckpoint(f)) {
     const hasEma = Object.keys(f.tensors).some((n) => n.startsWith('ema.'));
     source = (opts.prefer ?? 'ema') === 'ema' && hasEma ? 'ema' : 'model';
+    if (source === 'model' && isSamplingExport(f)) throw new Error(`'${file}' holds only the EMA weights of its run (tiny-ddpm export): sample it with --weights ema`);
     prefix = `${source}.`;
   }
   checkFits(model, shapesUnder(f, prefix), file, source === 'weights' ? 'weights file' : `${source} weights of a training checkpoint`);
   model.loadStateDict(withPrefix(f, prefix, model.parameters()[0]));
   return { source, metadata: f.metadata };
+}
+
+/**
+ * A training checkpoint cut down for sampling: its EMA weights (under `ema.`, as in the
+ * checkpoint), any extra modules (a latent run's autoencoder) and its config, without the raw
+ * weights, the optimizer state, the RNG and the data loader: about a third of the size.
+ * `sample` reads it as it reads the full checkpoint; `train --resume` refuses it. `note` goes
+ * into the metadata's extra (where it came from), beside the run's own.
+ */
+export function exportSamplingCheckpoint(file: string, out: string, note: Record<string, unknown> = {}): { tensors: number; parameters: number } {
+  const f = readSafetensors(file);
+  const info = trainingCheckpointInfo(f, file);
+  if (!info.ema) throw new Error(`export: '${file}' has no EMA weights to export`);
+  const tensors: Record<string, HostTensor> = {};
+  let parameters = 0;
+  for (const [name, t] of Object.entries(f.tensors)) {
+    if (name.startsWith('model.') || name.startsWith('optim.')) continue;
+    tensors[name] = t;
+    if (name.startsWith('ema.')) parameters += t.data.length;
+  }
+  const extra = { ...((info.extra as Record<string, unknown> | null) ?? {}), exported: { from: file, weights: 'ema', ...note } };
+  saveSafetensors(out, tensors, { ...f.metadata, optimizer: 'null', rng: 'null', data_loader: 'null', extra: json(extra) });
+  return { tensors: Object.keys(tensors).length, parameters };
+}
+
+/** A file exportSamplingCheckpoint wrote: a training checkpoint with EMA weights and no raw ones. */
+export function isSamplingExport(f: SafetensorsFile): boolean {
+  return isTrainingCheckpoint(f) && !Object.keys(f.tensors).some((n) => n.startsWith('model.'));
 }

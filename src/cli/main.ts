@@ -29,6 +29,8 @@ import { relaunchWithSingleThreadedGc } from './relaunch';
 import { UNET_PRESETS } from '../nn/unet';
 import { DATASET_SPEC_FORMS, DatasetError } from '../data';
 import { autoWorkers } from '../train/parallel';
+import { shippedAssetPath } from '../classifier/weights';
+import { exportSamplingCheckpoint } from '../checkpoint/training';
 
 /** An error meant for the user: printed as one line, without a stack trace. */
 export class UsageError extends Error {}
@@ -172,7 +174,7 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
       'Draw images from a checkpoint: a grid, one PNG per image, and the reverse process',
       (y) =>
         backendOption(y)
-          .option('checkpoint', { type: 'string', describe: 'a training checkpoint or a weights file (required unless --vae)' })
+          .option('checkpoint', { type: 'string', describe: `a training checkpoint, an export of one, or a weights file (default: the shipped pretrained ${path.join('assets', 'mnist-ddpm.safetensors')}, the EMA weights of the default run)` })
           .option('vae', { type: 'string', describe: 'instead of a diffusion checkpoint: an autoencoder from train-ae, whose decoder turns z ~ N(0, I) into images (the VAE\'s own samples)' })
           .option('n', { type: 'number', default: 64, describe: 'number of images' })
           .option('sampler', { type: 'string', choices: [...SAMPLER_KINDS], default: 'ddim', describe: 'ddim (Song et al. 2021), ddpm (Ho et al. 2020, all T steps) or dpm-solver++ (2M, Lu et al. 2022: second order, for 10-25 steps)' })
@@ -199,8 +201,31 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           vaeSampleCommand({ vae: a.vae as string, n: a.n as number, seed: a.seed as number, batchSize: a['batch-size'] as number, out: a.out as string | undefined }, log);
           return;
         }
-        if (a.checkpoint === undefined) throw new UsageError('sample: give --checkpoint (a diffusion run\'s checkpoint.safetensors) or --vae (an autoencoder from train-ae)');
+        if (a.checkpoint === undefined) {
+          const shipped = shippedAssetPath('mnist', 'ddpm');
+          if (!fs.existsSync(shipped)) throw new UsageError(`sample: give --checkpoint (a diffusion run's checkpoint.safetensors) or --vae; the shipped pretrained checkpoint '${shipped}' is missing from this copy`);
+          log(`no --checkpoint: sampling the shipped pretrained checkpoint ${path.relative(process.cwd(), shipped) || shipped} (the default run's EMA weights; README, "The pretrained checkpoint")`);
+          a.checkpoint = shipped;
+          a.out ??= path.join('runs', 'pretrained', 'sampled');
+        }
         await sampleCommand({ ...(a as never as SampleArgs), workers: a.workers === 'auto' ? 'auto' : Number(a.workers) }, log, () => useBackend(a.backend as string, log));
+      },
+    )
+    .command(
+      'export',
+      'Cut a training checkpoint down for sampling: its EMA weights and config, without the raw weights, the Adam state and the data position (about a third of the size; what assets/mnist-ddpm.safetensors is)',
+      (y) =>
+        y
+          .option('checkpoint', { type: 'string', demandOption: true, describe: 'a training checkpoint, e.g. runs/mnist/checkpoint.safetensors' })
+          .option('out', { type: 'string', demandOption: true, describe: 'the file to write (sample reads it with --checkpoint; train --resume refuses it)' }),
+      (a) => {
+        const from = a.checkpoint as string;
+        const out = a.out as string;
+        if (!fs.existsSync(from)) throw new UsageError(`export: no checkpoint at '${from}'`);
+        if (path.resolve(from) === path.resolve(out)) throw new UsageError(`export: --out '${out}' is the checkpoint itself; write the export to another file`);
+        fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
+        const r = exportSamplingCheckpoint(from, out);
+        log(`export: wrote ${out} (${fs.statSync(out).size.toLocaleString('en-US')} bytes: ${r.parameters.toLocaleString('en-US')} EMA weights in ${r.tensors} tensors, and the run's config) from ${from} (${fs.statSync(from).size.toLocaleString('en-US')} bytes)`);
       },
     )
     .command(
