@@ -81,6 +81,13 @@ export interface RunnerOptions {
    */
   kernelCacheBytes?: number;
   /**
+   * CPU modes: at most this many compiled kernels at once (least recently used go first).
+   * Each webasm kernel's WebAssembly memory reserves gigabytes of address space, and a
+   * Chromium tab refuses new memories after about 125 (measured: "WebAssembly.Memory(): could
+   * not allocate memory"), where Node takes thousands. Default: unlimited in Node, 64 in a browser.
+   */
+  maxKernels?: number;
+  /**
    * webasm only: build kernels with the code-generator patch of webasm-codegen-patch.ts
    * (integer index math, vector loads). Default on; TINY_DDPM_WEBASM_PATCH=0 turns it off.
    */
@@ -122,6 +129,7 @@ export class KernelRunner {
   private readonly stats = new Map<string, KernelStat>();
   private cachedBytes = 0;
   private readonly cacheLimit: number;
+  private readonly maxKernels: number;
   private readonly debug: boolean;
   private readonly log: (line: string) => void;
   private destroyed = false;
@@ -144,6 +152,7 @@ export class KernelRunner {
     this.debug = options.debug ?? (typeof process !== 'undefined' && process.env?.TINY_DDPM_DEBUG_KERNELS === '1');
     this.log = options.log ?? ((line) => console.error(line));
     this.cacheLimit = options.kernelCacheBytes ?? 1 << 30;
+    this.maxKernels = options.maxKernels ?? (typeof (globalThis as any).window === 'undefined' ? Infinity : 64);
     this.webasmPatch = mode === 'webasm' && (options.webasmPatch ?? webasmPatchDefault());
     this.webasmFma = this.webasmPatch && (options.webasmFma ?? webasmFmaDefault());
     this.webasmThreads = mode === 'webasm' ? options.webasmThreads ?? 1 : 1;
@@ -321,11 +330,11 @@ export class KernelRunner {
   private evict(): void {
     if (this.onGL) return;
     for (const [key, entry] of this.cache) {
-      if (this.cachedBytes <= this.cacheLimit || this.cache.size <= 1) break;
+      if ((this.cachedBytes <= this.cacheLimit && this.cache.size <= this.maxKernels) || this.cache.size <= 1) break;
       this.cache.delete(key);
       this.cachedBytes -= entry.bytes;
       entry.kernel.destroy();
-      if (this.debug) this.log(`[tiny-ddpm gpujs] evicted ${key.split('|')[0]} (kernel cache over ${this.cacheLimit} bytes)`);
+      if (this.debug) this.log(`[tiny-ddpm gpujs] evicted ${key.split('|')[0]} (kernel cache over ${this.cacheLimit} bytes or ${this.maxKernels} kernels)`);
     }
   }
 
