@@ -2,7 +2,7 @@
  * The pictures of the docs (docs/images/), made with the library itself:
  *
  *   npx ts-node --transpile-only scripts/docs-pictures.ts
- *   npx ts-node --transpile-only scripts/docs-pictures.ts --checkpoint runs/text/checkpoint.safetensors
+ *   npx ts-node --transpile-only scripts/docs-pictures.ts --checkpoint assets/mnist-ddpm.safetensors   # BACKEND=auto (default) for the model pictures
  *
  * strides.png          a [3, 4] tensor, its storage, and two views of it (docs/01)
  * forward-process.png  one digit noised at t = 0 .. 999, linear and cosine schedules (docs/05)
@@ -20,6 +20,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { readSafetensors } from '../src/checkpoint/safetensors';
+import { setBackend } from '../src/backend/registry';
+import { resolveBackend } from '../src/backend/select';
 import { loadDataset } from '../src/data';
 import { addNoise, NoiseSchedule, sample, DdimSampler, DdpmSampler, type BetaSchedule, type Sampler } from '../src/diffusion';
 import type { Prediction } from '../src/diffusion/objective';
@@ -275,6 +277,10 @@ if (require.main === module) {
       console.error(`docs-pictures: --checkpoint needs a training checkpoint (a run's checkpoint.safetensors), got '${checkpoint ?? ''}'`);
       process.exit(2);
     }
+    // the model pictures run the network thousands of times: on the fastest backend here (the pictures without a model stay on ref, as the test draws them)
+    const choice = resolveBackend(process.env.BACKEND ?? 'auto');
+    setBackend(choice.backend);
+    console.log(`backend for the model pictures: ${choice.backend.name} (${choice.reason})`);
     reversePicture(checkpoint, path.join(dir, 'reverse-process.png'));
     console.log(`wrote docs/images/reverse-process.png from ${checkpoint}`);
     const { seconds } = ddpmVsDdimPicture(checkpoint, path.join(dir, 'ddpm-vs-ddim.png'));
