@@ -77,9 +77,10 @@ export function* safetensorsChunks(tensors: Record<string, Tensor | HostTensor>,
     header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
-  const json = JSON.stringify(header);
-  const pad = (8 - ((8 + new TextEncoder().encode(json).length) % 8)) % 8; // data starts 8-byte aligned
-  const headerBytes = new TextEncoder().encode(json + ' '.repeat(pad));
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  // padded with spaces so that the data starts 8-byte aligned
+  const headerBytes = new Uint8Array(json.length + ((8 - ((8 + json.length) % 8)) % 8)).fill(0x20);
+  headerBytes.set(json);
   const prefix = new Uint8Array(8);
   new DataView(prefix.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
   yield prefix;

@@ -171,9 +171,8 @@ export function trainingCheckpointInfo(f: SafetensorsFile, file: string): Traini
  */
 export function loadTrainingCheckpoint(file: string, into: { model: Module; ema?: EMA | null; optimizer?: Optimizer | null }): TrainingCheckpointInfo {
   const f = readSafetensors(file);
-  if (!isTrainingCheckpoint(f)) throw new Error(`checkpoint '${file}' is not a tiny-ddpm training checkpoint (metadata 'format' is ${JSON.stringify(f.metadata.format)})`);
+  const info = trainingCheckpointInfo(f, file);
   if (isSamplingExport(f)) throw new Error(`checkpoint '${file}' holds only the EMA weights of a run (tiny-ddpm export), for sampling: it has no training state to continue from`);
-  const info = parseInfo(f, file);
   const like = into.model.parameters()[0];
   checkFits(into.model, shapesUnder(f, 'model.'), file, 'model weights');
 

@@ -111,12 +111,14 @@ interface CachedKernel {
   bytes: number;
 }
 
+/** A page (which has a window), not Node. */
+const inBrowser = () => typeof (globalThis as any).window !== 'undefined';
+
 /** gpu.js's own mode names, and the kernel class each one must end up running. */
 function gpuJsMode(mode: GpuJsMode): { mode: string; kernelClass: string } {
   if (mode === 'webasm') return { mode: 'webasm', kernelClass: 'WebAssemblyKernel' };
   if (mode === 'cpu') return { mode: 'cpu', kernelClass: 'CPUKernel' };
-  const inNode = typeof (globalThis as any).window === 'undefined';
-  if (inNode) return { mode: 'headlessgl', kernelClass: 'HeadlessGLKernel' };
+  if (!inBrowser()) return { mode: 'headlessgl', kernelClass: 'HeadlessGLKernel' };
   return GPU.isWebGL2Supported ? { mode: 'webgl2', kernelClass: 'WebGL2Kernel' } : { mode: 'webgl', kernelClass: 'WebGLKernel' };
 }
 
@@ -152,7 +154,7 @@ export class KernelRunner {
     this.debug = options.debug ?? (typeof process !== 'undefined' && process.env?.TINY_DDPM_DEBUG_KERNELS === '1');
     this.log = options.log ?? ((line) => console.error(line));
     this.cacheLimit = options.kernelCacheBytes ?? 1 << 30;
-    this.maxKernels = options.maxKernels ?? (typeof (globalThis as any).window === 'undefined' ? Infinity : 64);
+    this.maxKernels = options.maxKernels ?? (inBrowser() ? 64 : Infinity);
     this.webasmPatch = mode === 'webasm' && (options.webasmPatch ?? webasmPatchDefault());
     this.webasmFma = this.webasmPatch && (options.webasmFma ?? webasmFmaDefault());
     this.webasmThreads = mode === 'webasm' ? options.webasmThreads ?? 1 : 1;
