@@ -247,7 +247,7 @@ export function loadModelWeightsFrom(f: SafetensorsFile, file: string, model: Mo
 /**
  * A training checkpoint cut down for sampling: its EMA weights (under `ema.`, as in the
  * checkpoint), any extra modules (a latent run's autoencoder) and its config, without the raw
- * weights, the optimizer state, the RNG and the data loader: about a third of the size.
+ * weights, the optimizer state, the RNG and the data loader: a quarter of the size with Adam.
  * `sample` reads it as it reads the full checkpoint; `train --resume` refuses it. `note` goes
  * into the metadata's extra (where it came from), beside the run's own.
  */

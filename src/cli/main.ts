@@ -213,7 +213,7 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
     )
     .command(
       'export',
-      'Cut a training checkpoint down for sampling: its EMA weights and config, without the raw weights, the Adam state and the data position (about a third of the size; what assets/mnist-ddpm.safetensors is)',
+      'Cut a training checkpoint down for sampling: its EMA weights and config, without the raw weights, the Adam state and the data position (a quarter of the size: weights, EMA and the two Adam moments are four copies; what assets/mnist-ddpm.safetensors is)',
       (y) =>
         y
           .option('checkpoint', { type: 'string', demandOption: true, describe: 'a training checkpoint, e.g. runs/mnist/checkpoint.safetensors' })
