@@ -5,10 +5,8 @@
  */
 import { expect } from 'chai';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { assertGradCheck, randn, tensor, Generator } from '../src';
-import type { ImageDataset } from '../src/data/dataset';
 import { Adam } from '../src/optim/adam';
 import { readSafetensors } from '../src/checkpoint/safetensors';
 import { Autoencoder, DEFAULT_AUTOENCODER_CONFIG, klDivergence, vaeLoss, type AutoencoderConfig } from '../src/vae/model';
@@ -19,37 +17,10 @@ import { readTrainingCheckpointInfo } from '../src/checkpoint/training';
 import { readImagePng } from '../src/image/png';
 import { main } from '../src/cli/main';
 import type { UNetConfig } from '../src/nn/unet';
+import { quietly, shapes, tmpDir } from './helpers/small-runs';
 
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'tiny-ddpm-vae-'));
+const tmp = () => tmpDir('vae');
 const SMALL: AutoencoderConfig = { inChannels: 1, imageSize: 8, channels: [8, 8], latentChannels: 2, groups: 4 };
-
-/** 32 images of 1x8x8, two classes: a bright square (class 0) or a bright bar (class 1), at different places; values in [0, 1]. */
-function shapes(): ImageDataset {
-  const n = 32;
-  const images = new Float32Array(n * 64);
-  const labels = Int32Array.from({ length: n }, (_, i) => i % 2);
-  for (let i = 0; i < n; i++) {
-    const r = (i >> 1) % 5;
-    const c = (i * 3) % 5;
-    for (let y = 0; y < 8; y++)
-      for (let x = 0; x < 8; x++) {
-        const on = labels[i] === 0 ? y >= r && y < r + 3 && x >= c && x < c + 3 : y === r + 1 && x >= 1 && x < 7;
-        images[i * 64 + y * 8 + x] = on ? 1 : 0;
-      }
-  }
-  return { name: 'shapes', images, labels, n, channels: 1, height: 8, width: 8, numClasses: 2 };
-}
-
-async function quietly<T>(fn: () => Promise<T>): Promise<{ value: T; err: string }> {
-  const chunks: string[] = [];
-  const orig = process.stderr.write.bind(process.stderr);
-  (process.stderr as unknown as { write: unknown }).write = (s: string) => (chunks.push(String(s)), true);
-  try {
-    return { value: await fn(), err: chunks.join('') };
-  } finally {
-    (process.stderr as unknown as { write: unknown }).write = orig;
-  }
-}
 
 describe('[unit 9: autoencoder] the model', () => {
   it('encodes 1x28x28 to a mean and a log-variance of 4x7x7 and decodes back; wrong shapes are named', () => {

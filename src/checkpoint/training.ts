@@ -153,6 +153,19 @@ function shapesUnder(f: SafetensorsFile, prefix: string): Map<string, number[]> 
   return out;
 }
 
+/**
+ * What trained a checkpoint, from its config.kind: 'autoencoder' (train-ae), 'upsampler'
+ * (train-upsampler); undefined for a diffusion run (train writes no kind) and for a file that
+ * is not a training checkpoint.
+ */
+export function checkpointKind(file: string): string | undefined {
+  try {
+    return (readTrainingCheckpointInfo(file).config as { kind?: string } | null)?.kind;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Read a checkpoint's step, config, rng, ... without loading any weights (e.g. to rebuild the model from its config first). */
 export function readTrainingCheckpointInfo(file: string): TrainingCheckpointInfo {
   return trainingCheckpointInfo(readSafetensors(file), file);

@@ -9,7 +9,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { noGrad } from '../autograd';
-import { loadTrainingCheckpoint, readTrainingCheckpointInfo, saveTrainingCheckpoint } from '../checkpoint/training';
+import { checkpointKind, loadTrainingCheckpoint, readTrainingCheckpointInfo, saveTrainingCheckpoint } from '../checkpoint/training';
 import { tensor, randn } from '../creation';
 import { loadDataset } from '../data';
 import type { ImageDataset } from '../data/dataset';
@@ -18,9 +18,9 @@ import { writeGridPng } from '../image/png';
 import { plotLossCurve } from '../image/plot';
 import { concat } from '../ops';
 import { Adam } from '../optim/adam';
-import { clipGradNorm } from '../optim/clip';
 import { Generator } from '../random';
 import { ProgressBar } from '../train/progress';
+import { runLoop } from '../train/loop';
 import { Autoencoder, DEFAULT_AUTOENCODER_CONFIG, vaeLoss, type AutoencoderConfig } from './model';
 
 /** What marks an autoencoder's training checkpoint (its config.kind). */
@@ -77,11 +77,7 @@ export function validateTrainAeConfig(cfg: TrainAutoencoderConfig): void {
 
 /** Whether a file is an autoencoder's training checkpoint. */
 export function isAutoencoderCheckpoint(file: string): boolean {
-  try {
-    return (readTrainingCheckpointInfo(file).config as { kind?: string } | null)?.kind === AUTOENCODER_KIND;
-  } catch {
-    return false;
-  }
+  return checkpointKind(file) === AUTOENCODER_KIND;
 }
 
 /** The autoencoder of a checkpoint `train-ae` wrote, with its trained weights, in eval mode. */
@@ -174,7 +170,7 @@ export async function trainAutoencoder(config: Partial<TrainAutoencoderConfig>, 
   const resumeFrom = cfg.resume === true ? checkpointFile : cfg.resume || null;
   if (resumeFrom) {
     if (!fs.existsSync(resumeFrom)) throw new Error(`train-ae: --resume: no checkpoint at '${resumeFrom}'`);
-    if (!isAutoencoderCheckpoint(resumeFrom)) throw new Error(`train-ae: --resume: '${resumeFrom}' is not an autoencoder checkpoint (a diffusion run continues with tiny-ddpm train --resume)`);
+    if (!isAutoencoderCheckpoint(resumeFrom)) throw new Error(`train-ae: --resume: '${resumeFrom}' is not an autoencoder checkpoint (${checkpointKind(resumeFrom) === 'upsampler' ? 'an upsampler continues with tiny-ddpm train-upsampler --resume' : 'a diffusion run continues with tiny-ddpm train --resume'})`);
     const saved = readTrainingCheckpointInfo(resumeFrom).config as { modelConfig: AutoencoderConfig };
     if (JSON.stringify(saved.modelConfig) !== JSON.stringify(model.config)) {
       throw new Error(`train-ae: --resume: '${resumeFrom}' holds an autoencoder ${JSON.stringify(saved.modelConfig)}, this run asks for ${JSON.stringify(model.config)}`);
@@ -196,50 +192,25 @@ export async function trainAutoencoder(config: Partial<TrainAutoencoderConfig>, 
   const progress = new ProgressBar({ total: cfg.steps, batchSize: cfg.batchSize, stream: hooks.stream, logEvery: cfg.logEvery, startStep: step });
   const [zc, zs] = model.latentShape;
   progress.log(`training an autoencoder (${model.numParameters().toLocaleString('en-US')} parameters; latent ${zc}x${zs}x${zs} for ${dataset.channels}x${dataset.height}x${dataset.width}) on ${dataset.name} (${dataset.n} images), steps ${step}..${cfg.steps}, batch ${cfg.batchSize}, lr ${cfg.lr}, beta ${cfg.beta}`);
-  let interrupted = false;
-  const onSigint = () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-  };
-  process.on('SIGINT', onSigint);
-  let stopped: TrainAutoencoderResult['stopped'] = 'done';
-  try {
-    while (step < cfg.steps) {
+  const { step: last, stopped } = await runLoop({
+    name: 'train-ae', from: step, steps: cfg.steps, checkpointEvery: cfg.checkpointEvery, checkpointFile, progress,
+    parameters: model.parameters(), optimizer, gradClip: cfg.gradClip, shouldStop: hooks.shouldStop,
+    lossOf: () => {
       const batch = loader.next();
-      optimizer.zeroGrad();
       const r = vaeLoss(model, tensor(batch.images, batch.shape), cfg.beta, generator);
-      const loss = r.loss.item();
-      if (!Number.isFinite(loss)) {
-        stopped = 'nonfinite';
-        progress.log(`train-ae: the loss became ${loss} at step ${step + 1}; stopping without saving. The last good checkpoint is ${fs.existsSync(checkpointFile) ? checkpointFile : '(none yet)'}.`);
-        break;
-      }
-      r.loss.backward();
-      const norm = clipGradNorm(model.parameters(), cfg.gradClip > 0 ? cfg.gradClip : Infinity);
-      if (!Number.isFinite(norm)) {
-        stopped = 'nonfinite';
-        progress.log(`train-ae: the gradient norm became ${norm} at step ${step + 1}; stopping before the update.`);
-        break;
-      }
-      optimizer.step();
-      step++;
-      progress.update(step, loss);
-      history.push([step, loss, r.reconstruction, r.kl]);
-      fs.appendFileSync(lossFile, `${step},${loss},${r.reconstruction},${r.kl},${elapsed().toFixed(2)}\n`);
-      await new Promise((resolve) => setImmediate(resolve));
-      const last = step === cfg.steps;
-      if (step % cfg.checkpointEvery === 0 || last) save();
-      if (interrupted || hooks.shouldStop?.()) {
-        if (step % cfg.checkpointEvery !== 0 && !last) save();
-        stopped = 'interrupted';
-        progress.log(`train-ae: stopped at step ${step}; checkpoint saved to ${checkpointFile} (continue with --resume)`);
-        break;
-      }
-    }
-  } finally {
-    process.removeListener('SIGINT', onSigint);
-    progress.finish();
-  }
+      return { loss: r.loss, parts: [r.reconstruction, r.kl] };
+    },
+    record: (s, loss, [reconstruction, kl]) => {
+      step = s;
+      history.push([s, loss, reconstruction, kl]);
+      fs.appendFileSync(lossFile, `${s},${loss},${reconstruction},${kl},${elapsed().toFixed(2)}\n`);
+    },
+    save: (s) => {
+      step = s;
+      save();
+    },
+  });
+  step = last;
   if (history.length > 1) {
     plotLossCurve(path.join(out, 'loss.png'), [
       { name: 'reconstruction', xs: history.map((r) => r[0]), ys: history.map((r) => r[2]) },
