@@ -18,7 +18,8 @@ import type { Buf, Conv2dParams, MatmulParams } from '../src/backend/backend';
 import { BINARY_OPS, UNARY_OPS, convOutputSize } from '../src/backend/backend';
 import { RefBackend } from '../src/backend/ref';
 import { availability, GpuJsBackend } from '../src/backend/gpujs';
-import { fmaAvailable, patchedConstantTypes, webasmPatchStats, withWebasmPatch } from '../src/backend/gpujs/webasm-codegen-patch';
+import { fmaAvailable, patchedConstantTypes, patchTargetProblem, PATCHED_GPUJS_VERSION, WRAPPED_FUNCTION_NODE_METHODS, webasmPatchStats, withWebasmPatch } from '../src/backend/gpujs/webasm-codegen-patch';
+import { tileLayoutOf } from '../src/backend/gpujs/runner';
 import { Generator } from '../src/random';
 
 const U = 2 ** -24;
@@ -408,5 +409,62 @@ describe('[unit 3: kernels] webasm on two threads: one kernel call split over a 
 
   it('refuses a thread count other than 1 or 2', () => {
     expect(() => new GpuJsBackend({ mode: 'webasm', webasmThreads: 3 })).to.throw('gpujs: webasmThreads must be 1 or 2, got 3');
+  });
+
+  it('the runner lays a tile4 kernel out as its code stores it: with the row-major rewrite (K) held off, gpu.js\'s layout, and the same bits', () => {
+    const noK = new GpuJsBackend({ mode: 'webasm', webasmPatch: true, webasmFma: false, webasmRowMajorTiles: false });
+    const patched = new GpuJsBackend({ mode: 'webasm', webasmPatch: true, webasmFma: false });
+    const stock = new GpuJsBackend({ mode: 'webasm', webasmPatch: false });
+    try {
+      const p: MatmulParams = { batch: 2, m: 13, k: 31, n: 9, transA: false, transB: false, broadcastA: false, broadcastB: false };
+      const a = random(2 * 13 * 31);
+      const bb = random(2 * 31 * 9);
+      const run = (b: any) => b.toArray(b.matmul(b.fromArray(a), b.fromArray(bb), p), 2 * 13 * 9) as Float32Array;
+      expectBitwise(run(noK), run(patched), 'matmul without K vs with K');
+      const cp: Conv2dParams = { n: 2, cin: 5, h: 9, w: 9, cout: 6, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, oh: 9, ow: 9 };
+      const x = random(2 * 5 * 81);
+      const w = random(6 * 5 * 9);
+      const conv = (b: any) => b.toArray(b.conv2d(b.fromArray(x), b.fromArray(w), cp), 2 * 6 * 81) as Float32Array;
+      expectBitwise(conv(noK), conv(patched), 'conv2d without K vs with K');
+      const layouts = (b: GpuJsBackend) => (b as any).runner.kernelTileLayouts() as Record<string, string>;
+      expect(Object.keys(layouts(noK))).to.include.members(['matmul', 'conv2d.forward']);
+      expect(Object.values(layouts(noK)).every((l) => l === 'gpu.js'), JSON.stringify(layouts(noK))).to.equal(true);
+      expect(layouts(patched).matmul).to.equal('row-major');
+      expect(layouts(patched)['conv2d.forward']).to.equal('row-major');
+      run(stock);
+      expect((stock as any).runner.kernelTileLayouts().matmul).to.equal('gpu.js');
+    } finally {
+      noK.destroy();
+      patched.destroy();
+      stock.destroy();
+    }
+    // a rewrite that ran in one of the two code walks only would mix the layouts: refused
+    expect(tileLayoutOf('k', true, true, true)).to.equal(true);
+    expect(tileLayoutOf('k', true, false, false)).to.equal(true);
+    expect(tileLayoutOf('k', false, false, true)).to.equal(false);
+    expect(() => tileLayoutOf('k', true, false, true)).to.throw(/kernel k: the webasm patch stored its tiles row-major in the scalar code but not in the SIMD code/);
+    expect(() => tileLayoutOf('k', false, true, true)).to.throw(/row-major in the SIMD code but not in the scalar code/);
+  });
+});
+
+describe('[unit 3: kernels] the webasm patch refuses a gpu.js it was not written for', () => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { WebAssemblyFunctionNode } = require('gpu.js/src/backend/web-assembly/function-node');
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { WasmFunctionEmitter } = require('gpu.js/src/backend/web-assembly/wasm-builder');
+
+  it('the installed gpu.js is the pinned one and has every wrapped method', () => {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    expect(require('gpu.js/package.json').version).to.equal(PATCHED_GPUJS_VERSION);
+    expect(patchTargetProblem(PATCHED_GPUJS_VERSION, WebAssemblyFunctionNode.prototype, WasmFunctionEmitter.prototype)).to.equal(null);
+    for (const m of WRAPPED_FUNCTION_NODE_METHODS) expect(typeof WebAssemblyFunctionNode.prototype[m], m).to.equal('function');
+  });
+
+  it('another version, a missing method: one clear message naming it and what to do', () => {
+    const node = WebAssemblyFunctionNode.prototype;
+    expect(patchTargetProblem('2.25.0', node, WasmFunctionEmitter.prototype)).to.match(/was written for gpu.js 2\.24\.1, but gpu.js 2\.25\.0 is installed; install the pinned release \(npm ci\), or turn the patch off: TINY_DDPM_WEBASM_PATCH=0/);
+    const withoutGather = Object.fromEntries(WRAPPED_FUNCTION_NODE_METHODS.filter((m) => m !== 'vGather').map((m) => [m, node[m]]));
+    expect(patchTargetProblem(PATCHED_GPUJS_VERSION, withoutGather, WasmFunctionEmitter.prototype)).to.match(/wraps WebAssemblyFunctionNode\.vGather, which this gpu.js 2\.24\.1 does not have/);
+    expect(patchTargetProblem(PATCHED_GPUJS_VERSION, node, {})).to.match(/wraps WasmFunctionEmitter\.call,/);
   });
 });

@@ -26,7 +26,7 @@ import type { KernelSpec } from '../../../kernels/kernel';
 import { realCells, untile4Host, untile4RowMajor, untile4Spec, type TileGrid } from '../../../kernels/tiles';
 import type { GpuJsMode } from './availability';
 import { flattenResult, GpuBuf } from './buffer';
-import { patchedConstantTypes, webasmFmaDefault, webasmPatchDefault, withWebasmPatch } from './webasm-codegen-patch';
+import { assertWebasmPatchTarget, patchedConstantTypes, webasmFmaDefault, webasmPatchDefault, webasmPatchStats, withWebasmPatch } from './webasm-codegen-patch';
 import { applyWebasmThreads } from './webasm-threads';
 
 export type KernelArg = GpuBuf | Float32Array | number;
@@ -104,11 +104,30 @@ export interface RunnerOptions {
    * thread per core.
    */
   webasmThreads?: number;
+  /**
+   * webasm with the patch: store register tiles row-major (K). Default on; off only to test
+   * that the runner lays out each kernel's output as its code actually stores it.
+   */
+  webasmRowMajorTiles?: boolean;
 }
 
 interface CachedKernel {
   kernel: any;
   bytes: number;
+  /** a tile4 kernel: whether its code stores the tiles row-major (patch K ran for it) or as gpu.js lays them out */
+  rowMajor: boolean;
+}
+
+/**
+ * How a tile4 webasm kernel's output is laid out, from what the patch's K rewrite did while
+ * its code was generated: in both the scalar and the SIMD code (row-major), in neither (gpu.js's
+ * layout), or in one only, which would mix the two layouts and is refused. `simd`: whether
+ * gpu.js generated SIMD code at all.
+ */
+export function tileLayoutOf(name: string, scalarRowMajor: boolean, simdRowMajor: boolean, simd: boolean): boolean {
+  if (scalarRowMajor && (simdRowMajor || !simd)) return true;
+  if (!scalarRowMajor && !simdRowMajor) return false;
+  throw new Error(`gpujs: kernel ${name}: the webasm patch stored its tiles row-major in the ${scalarRowMajor ? 'scalar' : 'SIMD'} code but not in the ${scalarRowMajor ? 'SIMD' : 'scalar'} code, so its output would mix two layouts; this gpu.js generates code the patch does not know (TINY_DDPM_WEBASM_PATCH=0 gives stock code generation)`);
 }
 
 /** A page (which has a window), not Node. */
@@ -140,6 +159,9 @@ export class KernelRunner {
   /** with the patch: `s += x * y` on vectors as fused multiply-adds (I) */
   readonly webasmFma: boolean;
   readonly webasmThreads: number;
+  readonly webasmRowMajorTiles: boolean;
+  /** tile4 kernels by name: whether their compiled code stores row-major (what layOut relies on) */
+  private readonly tileLayouts = new Map<string, 'row-major' | 'gpu.js'>();
   private liveTextures = 0;
   private liveTextureFloats = 0;
   /** Textures nobody freed (temporaries, or a Storage that never got its free()) go when their GpuBuf is collected. */
@@ -157,6 +179,8 @@ export class KernelRunner {
     this.maxKernels = options.maxKernels ?? (inBrowser() ? 64 : Infinity);
     this.webasmPatch = mode === 'webasm' && (options.webasmPatch ?? webasmPatchDefault());
     this.webasmFma = this.webasmPatch && (options.webasmFma ?? webasmFmaDefault());
+    this.webasmRowMajorTiles = this.webasmPatch && (options.webasmRowMajorTiles ?? true);
+    if (this.webasmPatch) assertWebasmPatchTarget(); // a gpu.js the patch was not written for is refused here, with what to do
     this.webasmThreads = mode === 'webasm' ? options.webasmThreads ?? 1 : 1;
     if (!(this.webasmThreads === 1 || this.webasmThreads === 2)) throw new Error(`gpujs: webasmThreads must be 1 or 2, got ${options.webasmThreads}`);
     if (this.webasmThreads > 1) applyWebasmThreads();
@@ -165,7 +189,12 @@ export class KernelRunner {
   /** Call a compiled kernel; gpu.js generates code on first calls, so webasm calls run with the patch flag. */
   private call(kernel: any, values: unknown[], spec: KernelSpec): any {
     if (this.mode !== 'webasm') return kernel(...values);
-    return withWebasmPatch(this.webasmPatch, () => kernel(...values), this.webasmFma, spec.nonNegative, !!spec.tile4);
+    return withWebasmPatch(this.webasmPatch, () => kernel(...values), this.webasmFma, spec.nonNegative, !!spec.tile4 && this.webasmRowMajorTiles);
+  }
+
+  /** How each tile4 kernel compiled so far stores its tiles: 'row-major' (patch K) or 'gpu.js' (stock). */
+  kernelTileLayouts(): Record<string, 'row-major' | 'gpu.js'> {
+    return Object.fromEntries(this.tileLayouts);
   }
 
   /**
@@ -258,14 +287,21 @@ export class KernelRunner {
     } else {
       const t0 = performance.now();
       const kernel = this.compile(spec);
+      const before = webasmPatchStats(); // gpu.js generates the code in the first call
       result = this.call(kernel, values, spec);
       const ms = performance.now() - t0;
+      let rowMajor = false;
+      if (spec.tile4 && this.mode === 'webasm') {
+        const after = webasmPatchStats();
+        rowMajor = tileLayoutOf(spec.name, after.rowMajorAddresses > before.rowMajorAddresses, after.rowMajorStores > before.rowMajorStores, !!kernel.kernel?.constructor?.isSIMDSupported);
+        this.tileLayouts.set(spec.name, rowMajor ? 'row-major' : 'gpu.js');
+      }
       this.checkNoFallback(kernel, spec);
       stat.compiles++;
       stat.compileMs += ms;
       if (this.debug) this.log(`[tiny-ddpm gpujs] compiled ${spec.name} (${this.gpuJsMode}) output [${spec.output}] args [${sizes}] in ${ms.toFixed(1)} ms`);
       const argFloats = args.reduce<number>((s, a) => s + (a instanceof GpuBuf ? a.size : a instanceof Float32Array ? a.length : 0), 0);
-      cached = { kernel, bytes: 4 * (argFloats + cells * (spec.tile4 ? 4 : 1)) };
+      cached = { kernel, bytes: 4 * (argFloats + cells * (spec.tile4 ? 4 : 1)), rowMajor };
       this.cache.set(key, cached);
       this.cachedBytes += cached.bytes;
       this.evict();
@@ -274,16 +310,17 @@ export class KernelRunner {
     stat.floats += size;
     const t1 = performance.now();
     try {
-      return this.layOut(spec, result, cells, size, grid);
+      return this.layOut(spec, result, cells, size, grid, cached.rowMajor);
     } finally {
       stat.outputMs += performance.now() - t1;
     }
   }
 
-  private layOut(spec: KernelSpec, result: any, cells: number, size: number, grid: TileGrid | null): GpuBuf {
+  private layOut(spec: KernelSpec, result: any, cells: number, size: number, grid: TileGrid | null, rowMajor: boolean): GpuBuf {
     if (!grid) return this.wrap(size, this.onGL ? result : flattenResult(result, size));
-    // webasm with the patch stores the tiles row-major already (K); cpu mode as gpu.js lays them out
-    if (this.webasmPatch) return this.wrap(size, untile4RowMajor(flattenResult(result, cells * 4), grid));
+    // a webasm kernel whose code the patch's K rewrite made store row-major (recorded when it was
+    // generated); stock webasm and cpu mode as gpu.js lays the tiles out
+    if (rowMajor) return this.wrap(size, untile4RowMajor(flattenResult(result, cells * 4), grid));
     if (!this.onGL) return this.wrap(size, untile4Host(flattenResult(result, cells * 4), grid));
     // GL: lay the tiles out row-major on the GPU, then drop the tile texture
     const tiles = this.wrap(cells * 4, result);

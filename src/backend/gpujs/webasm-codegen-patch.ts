@@ -8,6 +8,15 @@
  * `TINY_DDPM_WEBASM_PATCH=0` or `new GpuJsBackend({ mode: 'webasm', webasmPatch: false })`
  * leaves stock gpu.js).
  *
+ * Guards. The wrapped methods are private to gpu.js, so the patch holds for one release only:
+ * at load this file records whether the installed gpu.js is PATCHED_GPUJS_VERSION and has every
+ * method it wraps (patchTargetProblem), and a patched KernelRunner throws that one clear error
+ * when it is created (stock code generation, TINY_DDPM_WEBASM_PATCH=0, still works). The runner
+ * does not assume that a rewrite ran: K changes where a kernel's outputs are stored, so the
+ * runner reads the counters below around each kernel's code generation and lays its output out
+ * as that code stores it (runner.ts, tileLayoutOf); the other rewrites change how values are
+ * computed, not where, and the tests compare each against stock gpu.js and the reference.
+ *
  * Why. Stock webasm runs 4 consecutive thread.x cells as one f32x4 quad, but
  * (1) it does index arithmetic in f32: loop counters `let q = 0; q++` and `const` locals
  *     holding integer expressions decay to f32 locals, so every array read costs an f32 add
@@ -146,11 +155,44 @@ export interface WebasmPatchStats {
   foldedOffsets: number;
   /** `s += x * y` on vectors emitted as one fused multiply-add (I) */
   fusedMultiplyAdds: number;
-  /** Array(4) quad results stored row-major as 4 vector stores (K) */
+  /** Array(4) quad results stored row-major as 4 vector stores (K, SIMD code) */
   rowMajorStores: number;
+  /** Array(4) component addresses computed row-major (K, scalar code) */
+  rowMajorAddresses: number;
 }
 
-const stats: WebasmPatchStats = { vectorLoads: 0, gathers: 0, splatLoads: 0, intLoops: 0, intConsts: 0, intShadows: 0, inlineExps: 0, foldedOffsets: 0, fusedMultiplyAdds: 0, rowMajorStores: 0 };
+/** The gpu.js release this patch was written against (package.json pins it). */
+export const PATCHED_GPUJS_VERSION = '2.24.1';
+/** The methods of WebAssemblyFunctionNode.prototype that applyWebasmCodegenPatch wraps. */
+export const WRAPPED_FUNCTION_NODE_METHODS: readonly string[] = [
+  'stmtFor', 'vstmtFor', 'stmtVariableDeclaration', 'emitIndex', 'vGather', 'emitFlatLoad', 'emitComponentAddress', 'vStoreOutput', 'vAssign', 'vCoerce',
+];
+
+/**
+ * Why the patch cannot be applied to this gpu.js, or null when it can: the version must be
+ * the pinned one, and every method the patch wraps must exist (WasmFunctionEmitter's `call`
+ * too). The patch rewrites private code-generator methods, so another release could rename
+ * one (the wrapper would then never run: slower, not wrong) or change what one emits (the
+ * rewrites could then be wrong): both are refused instead of guessed at.
+ */
+export function patchTargetProblem(version: string, functionNode: Record<string, unknown> | undefined, emitter: Record<string, unknown> | undefined): string | null {
+  const how = 'install the pinned release (npm ci), or turn the patch off: TINY_DDPM_WEBASM_PATCH=0 or new GpuJsBackend({ mode: \'webasm\', webasmPatch: false })';
+  if (version !== PATCHED_GPUJS_VERSION) return `gpujs: the webasm code-generator patch (src/backend/gpujs/webasm-codegen-patch.ts) was written for gpu.js ${PATCHED_GPUJS_VERSION}, but gpu.js ${version} is installed; ${how}`;
+  const missing = WRAPPED_FUNCTION_NODE_METHODS.filter((m) => typeof functionNode?.[m] !== 'function').map((m) => `WebAssemblyFunctionNode.${m}`);
+  if (typeof emitter?.call !== 'function') missing.push('WasmFunctionEmitter.call');
+  if (missing.length) return `gpujs: the webasm code-generator patch wraps ${missing.join(', ')}, which this gpu.js ${version} does not have; ${how}`;
+  return null;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const targetProblem = patchTargetProblem(require('gpu.js/package.json').version, WebAssemblyFunctionNode?.prototype, WasmFunctionEmitter?.prototype);
+
+/** Throws the clear error of patchTargetProblem when the installed gpu.js is not the patch's. */
+export function assertWebasmPatchTarget(): void {
+  if (targetProblem) throw new Error(targetProblem);
+}
+
+const stats: WebasmPatchStats = { vectorLoads: 0, gathers: 0, splatLoads: 0, intLoops: 0, intConsts: 0, intShadows: 0, inlineExps: 0, foldedOffsets: 0, fusedMultiplyAdds: 0, rowMajorStores: 0, rowMajorAddresses: 0 };
 let active = false;
 let fmaActive = false;
 /** H: argument names whose every element the kernel being compiled declares >= 0 (KernelSpec.nonNegative) */
@@ -441,6 +483,7 @@ function uleb(v: number, out: number[]): void {
 /** Wrap the code generator's methods (once per process; inactive until withWebasmPatch(true, ...)). */
 export function applyWebasmCodegenPatch(): void {
   if (applied) return;
+  assertWebasmPatchTarget();
   applied = true;
   compileOptimizedOnly();
   const P = WebAssemblyFunctionNode.prototype;
@@ -612,6 +655,7 @@ export function applyWebasmCodegenPatch(): void {
     emitRowMajorAddress(this, dataIndexGlobal);
     if (component !== 0) this.em.i32Const(component * this.output[0]).i32Add();
     this.em.i32Const(2).i32Shl();
+    stats.rowMajorAddresses++;
   };
   const stockVStore = P.vStoreOutput;
   P.vStoreOutput = function (this: any, comps: number[]) {
