@@ -11,7 +11,7 @@ describe('[docs] command help quoted in docs/', () => {
   const blocks = markdownFiles().flatMap((f) => helpBlocks(f));
 
   it('quotes the help of every command', () => {
-    expect([...new Set(blocks.map((b) => b.command))].sort()).to.deep.equal(['classifier', 'clip', 'clip-score', 'eval', 'export', 'noise', 'sample', 'train', 'train-ae']);
+    expect([...new Set(blocks.map((b) => b.command))].sort()).to.deep.equal(['classifier', 'clip', 'clip-score', 'eval', 'export', 'noise', 'sample', 'train', 'train-ae', 'train-upsampler']);
   });
 
   for (const b of blocks) {

@@ -5,6 +5,11 @@ import { readSafetensors } from '../checkpoint/safetensors';
 import { loadCheckpointModule, loadModelWeights, readTrainingCheckpointInfo, isTrainingCheckpoint } from '../checkpoint/training';
 import { Autoencoder } from '../vae/model';
 import { decodeLatents, type LatentInfo } from '../vae/latent';
+import type { Upsampler } from '../upsample/model';
+import { loadUpsampler, upsampleImages, UPSAMPLER_KIND } from '../upsample/train';
+import { noGrad } from '../autograd';
+import { tensor } from '../creation';
+import { upsampleNearest2d } from '../ops';
 import { loadDataset } from '../data';
 import { getImage } from '../data/dataset';
 import { NoiseSchedule, type BetaSchedule } from '../diffusion/schedule';
@@ -42,6 +47,8 @@ export interface SampleArgs {
   prompt?: string;
   /** class-conditional checkpoints: guidance scale(s), e.g. '2' or '0,1,2,3,5' (default: the one the run trained its grids with) */
   guidance?: string;
+  /** the two-stage sampler: an upsampler (train-upsampler) that enlarges the checkpoint's small samples */
+  upsampler?: string;
 }
 
 /** A comma-separated list of numbers from a flag, each checked. */
@@ -83,6 +90,7 @@ export async function sampleCommand(a: SampleArgs, log: (s: string) => void, sta
       modelConfig: UNetConfig; imageShape: number[]; timesteps: number; betaSchedule: BetaSchedule; prediction?: Prediction; guidance?: number; text?: TextConditionState;
     };
     if ((cfg as { kind?: string }).kind === 'autoencoder') throw new Error(`sample: '${a.checkpoint}' is an autoencoder checkpoint (tiny-ddpm train-ae), not a diffusion run; sample its prior with --vae ${a.checkpoint}`);
+    if ((cfg as { kind?: string }).kind === UPSAMPLER_KIND) throw new Error(`sample: '${a.checkpoint}' is an upsampler checkpoint (tiny-ddpm train-upsampler), not a diffusion run; give it as --upsampler beside the checkpoint of a small-image run (train --image-size)`);
     textState = cfg.text;
     latent = (cfg as { latent?: LatentInfo }).latent;
     modelConfig = cfg.modelConfig;
@@ -136,13 +144,23 @@ export async function sampleCommand(a: SampleArgs, log: (s: string) => void, sta
     loadCheckpointModule(a.checkpoint, 'autoencoder', decoder);
     decoder.eval();
   }
-  const [ic, ih, iw] = latent ? latent.imageShape : imageShape;
-  const toImages = (x: Float32Array, n: number) => (decoder ? decodeLatents(decoder, latent!.scale, x, n) : x);
+  // the two-stage sampler: the checkpoint draws small images, the upsampler enlarges them
+  let upsampler: Upsampler | null = null;
+  if (a.upsampler !== undefined) {
+    if (latent) throw new Error(`sample: --upsampler: '${a.checkpoint}' is a latent checkpoint, decoded by its own autoencoder; the upsampler enlarges the images of a pixel checkpoint trained with --image-size`);
+    upsampler = loadUpsampler(a.upsampler, 'sample: --upsampler').model;
+    const sm = upsampler.config.smallSize;
+    if (imageShape[0] !== upsampler.channels || imageShape[1] !== sm || imageShape[2] !== sm) {
+      throw new Error(`sample: --upsampler: '${a.upsampler}' enlarges ${upsampler.channels}x${sm}x${sm} images, but '${a.checkpoint}' draws ${imageShape.join('x')}`);
+    }
+  }
+  const [ic, ih, iw] = latent ? latent.imageShape : upsampler ? [upsampler.channels, upsampler.largeSize, upsampler.largeSize] : imageShape;
+  const toImages = (x: Float32Array, n: number) => (decoder ? decodeLatents(decoder, latent!.scale, x, n) : upsampler ? upsampleImages(upsampler, x, n) : x);
   const schedule = new NoiseSchedule({ numTimesteps: timesteps, schedule: betaSchedule });
   const sampler = makeSampler(a.sampler, schedule, a.steps, a.eta);
   const out = a.out ?? path.join(path.dirname(a.checkpoint), 'sampled');
   const [c, h, w] = imageShape;
-  log(`sampling ${a.n} ${latent ? `latents ${c}x${h}x${w} (decoded to images ${ic}x${ih}x${iw} by the autoencoder stored in the checkpoint)` : `images ${c}x${h}x${w}`} with ${sampler.name} (${sampler.timesteps.length} steps${a.sampler === 'ddim' ? `, eta ${a.eta}` : ''}) from the ${source} weights of ${a.checkpoint}` +
+  log(`sampling ${a.n} ${latent ? `latents ${c}x${h}x${w} (decoded to images ${ic}x${ih}x${iw} by the autoencoder stored in the checkpoint)` : upsampler ? `images ${c}x${h}x${w} (enlarged to ${ic}x${ih}x${iw} by the upsampler ${a.upsampler})` : `images ${c}x${h}x${w}`} with ${sampler.name} (${sampler.timesteps.length} steps${a.sampler === 'ddim' ? `, eta ${a.eta}` : ''}) from the ${source} weights of ${a.checkpoint}` +
     (conditioner ? `; ${prompts ? `prompts ${prompts.map((p) => `"${p}"`).join(', ')}` : `classes ${classes ? classes.join(',') : `0-${numClasses - 1} in turn`}`}, guidance ${guidances.join(', ')}` : ''));
 
   const threads = a.workers === 'auto' ? autoWorkers(backend.name, Math.min(a.batchSize, a.n)) : a.workers;
@@ -169,12 +187,25 @@ export async function sampleCommand(a: SampleArgs, log: (s: string) => void, sta
         log(`  ${guidance === null ? '' : `guidance ${guidance}: `}${done + size}/${a.n} images (${((Date.now() - started) / 1000).toFixed(1)} s)`);
       }
       const samples = (parts.length === 1 ? parts[0] : concat(parts, 0)).toArray();
+      const stage1Seconds = (Date.now() - started) / 1000;
       const images = toImages(samples, a.n);
+      if (upsampler) log(`  enlarged ${a.n} images to ${ih}x${iw} in ${((Date.now() - started) / 1000 - stage1Seconds).toFixed(1)} s (the diffusion stage took ${stage1Seconds.toFixed(1)} s)`);
       // a conditional grid has one column per class when the classes go in turn
       writeGridPng(path.join(dir, 'grid.png'), images, a.n, ic, ih, iw, { nrow: conditioner && !classes && !prompts ? numClasses : Math.ceil(Math.sqrt(a.n)) });
       writeSingleImages(path.join(dir, 'images'), images, a.n, ic, ih, iw);
       const first = firstRun!;
-      writeReverseProcessPng(path.join(dir, 'reverse_process.png'), { ...first.run, snapshots: first.run.snapshots.map((x) => toImages(x, first.size)) }, [first.size, ic, ih, iw]);
+      if (upsampler) {
+        // the reverse process at the small size, where it runs; stages.png: the small samples (copied up) above their enlargements
+        writeReverseProcessPng(path.join(dir, 'reverse_process.png'), first.run, [first.size, c, h, w]);
+        const m = Math.min(a.n, 8);
+        const per = ic * ih * iw;
+        const both = new Float32Array(2 * m * per);
+        both.set(noGrad(() => upsampleNearest2d(tensor(samples.subarray(0, m * c * h * w), [m, c, h, w]), 2).clamp(-1, 1).toArray()), 0);
+        both.set(images.subarray(0, m * per), m * per);
+        writeGridPng(path.join(dir, 'stages.png'), both, 2 * m, ic, ih, iw, { nrow: m });
+      } else {
+        writeReverseProcessPng(path.join(dir, 'reverse_process.png'), { ...first.run, snapshots: first.run.snapshots.map((x) => toImages(x, first.size)) }, [first.size, ic, ih, iw]);
+      }
       if (latent) {
         // the same process as the UNet saw it: the first latent channel, scaled latents of unit variance shown over [-3, 3]
         const per = c * h * w;
@@ -185,7 +216,7 @@ export async function sampleCommand(a: SampleArgs, log: (s: string) => void, sta
         const asked: SampleLabelsFile = { labels: Array.from(askedClasses), guidance: guidance!, ...(prompts ? { prompts: Array.from(groups, (g) => prompts[g]) } : {}) };
         fs.writeFileSync(path.join(dir, SAMPLE_LABELS_FILE), JSON.stringify(asked) + '\n');
       }
-      log(`wrote ${path.join(dir, 'grid.png')}, ${a.n} PNGs in ${path.join(dir, 'images')}${askedClasses ? `, their classes in ${path.join(dir, SAMPLE_LABELS_FILE)}` : ''}, and ${path.join(dir, 'reverse_process.png')}${latent ? ` (and ${path.join(dir, 'reverse_process_latents.png')}: latent channel 0)` : ''}`);
+      log(`wrote ${path.join(dir, 'grid.png')}, ${a.n} PNGs in ${path.join(dir, 'images')}${askedClasses ? `, their classes in ${path.join(dir, SAMPLE_LABELS_FILE)}` : ''}, and ${path.join(dir, 'reverse_process.png')}${latent ? ` (and ${path.join(dir, 'reverse_process_latents.png')}: latent channel 0)` : ''}${upsampler ? ` (at ${h}x${w}; and ${path.join(dir, 'stages.png')}: the ${h}x${w} samples above their enlargements)` : ''}`);
       sets.push({ guidance, images, dir });
     }
   } finally {
@@ -193,7 +224,7 @@ export async function sampleCommand(a: SampleArgs, log: (s: string) => void, sta
   }
   if (conditioner && sets.length > 1) {
     const file = path.join(out, 'guidance_grid.png');
-    writeGuidanceGrid(file, sets.map((st) => st.images), groups, [c, h, w]);
+    writeGuidanceGrid(file, sets.map((st) => st.images), groups, [ic, ih, iw]); // the images: decoded (latent) or enlarged (two-stage)
     log(`wrote ${file}: one row per ${prompts ? 'prompt' : 'class'}, one block of columns per guidance scale (${guidances.join(', ')}), the same starting noise in each block`);
   }
 }

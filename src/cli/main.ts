@@ -3,7 +3,8 @@
  * The tiny-ddpm command line:
  *   tiny-ddpm train    train a DDPM (default: unet-tiny on the bundled MNIST digits)
  *   tiny-ddpm train-ae train the autoencoder (a VAE) of latent diffusion, and its own samples' baseline
- *   tiny-ddpm sample   draw images from a checkpoint with DDPM or DDIM (or an autoencoder's prior with --vae)
+ *   tiny-ddpm train-upsampler  train the 14x14 -> 28x28 decoder of the two-stage generator
+ *   tiny-ddpm sample   draw images from a checkpoint with DDPM or DDIM (or an autoencoder's prior with --vae; two stages with --upsampler)
  *   tiny-ddpm noise    picture the forward process on one real image
  *   tiny-ddpm eval     score a folder of samples: FID, its real-vs-real floor, recognized share, class coverage
  *   tiny-ddpm classifier  train the small CNN that eval measures with
@@ -25,6 +26,7 @@ import { evalCommand, classifierCommand } from './eval';
 import { clipCommand, clipScoreCommand } from './clip';
 import { vaeSampleCommand } from './vae';
 import { DEFAULT_TRAIN_AE_CONFIG, trainAutoencoder, validateTrainAeConfig, type TrainAutoencoderConfig } from '../vae/train';
+import { DEFAULT_TRAIN_UPSAMPLER_CONFIG, trainUpsampler, validateTrainUpsamplerConfig, type TrainUpsamplerConfig } from '../upsample/train';
 import { relaunchWithSingleThreadedGc } from './relaunch';
 import { UNET_PRESETS } from '../nn/unet';
 import { DATASET_SPEC_FORMS, DatasetError } from '../data';
@@ -65,6 +67,7 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           .option('limit', { type: 'number', default: d.limit, describe: 'use only the first N training images (0 = all)' })
           .option('model', { type: 'string', default: 'unet-tiny', describe: `UNet preset: ${Object.keys(UNET_PRESETS).join(', ')} (with --latent, unet-tiny means unet-latent)` })
           .option('latent', { type: 'string', describe: 'diffuse in the latent space of this autoencoder (a train-ae checkpoint): the images are encoded once, scaled to unit variance, and sampled latents are decoded by it (it is stored in the checkpoint)' })
+          .option('image-size', { type: 'number', default: d.imageSize, describe: 'train on the images area-averaged to this size (0 = their own size): 14 with --model unet-14 is the first stage of the two-stage generator, whose samples train-upsampler\'s model enlarges to 28x28 (sample --upsampler)' })
           .option('steps', { type: 'number', default: d.steps, describe: 'total optimizer steps' })
           .option('batch-size', { type: 'number', default: d.batchSize })
           .option('lr', { type: 'number', default: d.lr, describe: 'peak learning rate (Adam)' })
@@ -106,7 +109,7 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           throw new UsageError(`train: '${outDir}' already holds a checkpoint; pass --resume to continue it, or choose another --out`);
         }
         const config: Partial<TrainConfig> = {
-          dataset: a.dataset as string, limit: a.limit as number, model: a.model as string, latent: (a.latent as string | undefined) ?? '', steps: a.steps as number,
+          dataset: a.dataset as string, limit: a.limit as number, model: a.model as string, latent: (a.latent as string | undefined) ?? '', imageSize: a['image-size'] as number, steps: a.steps as number,
           batchSize: a['batch-size'] as number, lr: a.lr as number, warmup: a.warmup as number, emaDecay: a['ema-decay'] as number,
           lrDecay: a['lr-decay'] as TrainConfig['lrDecay'], prediction: a.prediction as TrainConfig['prediction'],
           lossWeighting: a['loss-weighting'] as TrainConfig['lossWeighting'], snrGamma: a['snr-gamma'] as number,
@@ -170,12 +173,50 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
       },
     )
     .command(
+      'train-upsampler',
+      'Train the small-to-large decoder of the two-stage generator: a UNet that enlarges 14x14 digits to 28x28 (sample --upsampler runs it on a 14x14 run\'s samples); writes its checkpoint, loss curve and held-out enlargements',
+      (y) =>
+        backendOption(y)
+          .option('dataset', { type: 'string', default: DEFAULT_TRAIN_UPSAMPLER_CONFIG.dataset as string, describe: 'the large images (their 2x2 area averages are the small inputs): mnist (bundled), fashion-mnist, mnist-idx:<dir>, ...' })
+          .option('limit', { type: 'number', default: DEFAULT_TRAIN_UPSAMPLER_CONFIG.limit, describe: 'use only the first N training images (0 = all)' })
+          .option('model', { type: 'string', default: DEFAULT_TRAIN_UPSAMPLER_CONFIG.model, describe: `UNet preset that adds the detail at the large size: ${Object.keys(UNET_PRESETS).join(', ')}` })
+          .option('steps', { type: 'number', default: DEFAULT_TRAIN_UPSAMPLER_CONFIG.steps, describe: 'total optimizer steps' })
+          .option('batch-size', { type: 'number', default: DEFAULT_TRAIN_UPSAMPLER_CONFIG.batchSize })
+          .option('lr', { type: 'number', default: DEFAULT_TRAIN_UPSAMPLER_CONFIG.lr, describe: 'peak learning rate (Adam), decaying to 0 by the last step along a cosine' })
+          .option('warmup', { type: 'number', default: DEFAULT_TRAIN_UPSAMPLER_CONFIG.warmup, describe: 'learning-rate warmup steps' })
+          .option('noise-aug', { type: 'number', default: DEFAULT_TRAIN_UPSAMPLER_CONFIG.noiseAug, describe: 'standard deviation of Gaussian noise added to the small inputs in training (images in [-1, 1]), so that the first stage\'s imperfect samples are in the data it learned from (0 = none)' })
+          .option('grad-clip', { type: 'number', default: DEFAULT_TRAIN_UPSAMPLER_CONFIG.gradClip, describe: 'clip the gradient norm (0 = off)' })
+          .option('seed', { type: 'number', default: DEFAULT_TRAIN_UPSAMPLER_CONFIG.seed })
+          .option('out', { type: 'string', default: DEFAULT_TRAIN_UPSAMPLER_CONFIG.outDir, describe: 'output folder' })
+          .option('checkpoint-every', { type: 'number', default: DEFAULT_TRAIN_UPSAMPLER_CONFIG.checkpointEvery })
+          .option('log-every', { type: 'number', default: DEFAULT_TRAIN_UPSAMPLER_CONFIG.logEvery, describe: 'progress line every N steps (when not on a terminal)' })
+          .option('resume', { type: 'string', describe: 'continue from <out>/checkpoint.safetensors (no value) or from this file' }),
+      async (a) => {
+        const outDir = a.out as string;
+        if (a.resume === undefined && fs.existsSync(path.join(outDir, 'checkpoint.safetensors'))) {
+          throw new UsageError(`train-upsampler: '${outDir}' already holds a checkpoint; pass --resume to continue it, or choose another --out`);
+        }
+        const config: Partial<TrainUpsamplerConfig> = {
+          dataset: a.dataset as string, limit: a.limit as number, model: a.model as string, steps: a.steps as number, batchSize: a['batch-size'] as number,
+          lr: a.lr as number, warmup: a.warmup as number, noiseAug: a['noise-aug'] as number, gradClip: a['grad-clip'] as number, seed: a.seed as number, outDir,
+          checkpointEvery: a['checkpoint-every'] as number, logEvery: a['log-every'] as number,
+          resume: a.resume === undefined ? false : a.resume === '' ? true : (a.resume as string),
+        };
+        validateTrainUpsamplerConfig({ ...DEFAULT_TRAIN_UPSAMPLER_CONFIG, ...config });
+        useBackend(a.backend as string, log);
+        const r = await trainUpsampler(config);
+        log(`${r.stopped === 'done' ? 'finished' : 'stopped'} at step ${r.step} in ${r.seconds.toFixed(0)} s; checkpoint ${r.checkpoint}`);
+        if (r.stopped === 'nonfinite') process.exitCode = 1;
+      },
+    )
+    .command(
       'sample',
       'Draw images from a checkpoint: a grid, one PNG per image, and the reverse process',
       (y) =>
         backendOption(y)
           .option('checkpoint', { type: 'string', describe: `a training checkpoint, an export of one, or a weights file (default: the shipped pretrained ${path.join('assets', 'mnist-ddpm.safetensors')}, the EMA weights of the default run)` })
           .option('vae', { type: 'string', describe: 'instead of a diffusion checkpoint: an autoencoder from train-ae, whose decoder turns z ~ N(0, I) into images (the VAE\'s own samples)' })
+          .option('upsampler', { type: 'string', describe: 'the two-stage sampler: an upsampler from train-upsampler that enlarges each sample of --checkpoint (a run trained with --image-size 14) to 28x28' })
           .option('n', { type: 'number', default: 64, describe: 'number of images' })
           .option('sampler', { type: 'string', choices: [...SAMPLER_KINDS], default: 'ddim', describe: 'ddim (Song et al. 2021), ddpm (Ho et al. 2020, all T steps) or dpm-solver++ (2M, Lu et al. 2022: second order, for 10-25 steps)' })
           .option('steps', { type: 'number', default: 25, describe: 'DDIM or DPM-Solver++ steps (DDPM always takes all T); README: 10-25 are enough for the default run at guidance 2' })
@@ -194,6 +235,7 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
       async (a) => {
         if (a.vae !== undefined) {
           if (a.checkpoint !== undefined) throw new UsageError('sample: give --checkpoint (a diffusion run) or --vae (an autoencoder), not both');
+          if (a.upsampler !== undefined) throw new UsageError('sample: --upsampler enlarges the samples of a diffusion --checkpoint, not those of --vae');
           const given = (['class', 'prompt', 'guidance'] as const).find((k) => a[k] !== undefined);
           if (given) throw new UsageError(`sample: --${given} steers a diffusion checkpoint; the autoencoder '${a.vae}' samples its prior unconditioned`);
           if (!fs.existsSync(a.vae as string)) throw new UsageError(`sample: --vae: no file '${a.vae}'`);
@@ -201,6 +243,8 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           vaeSampleCommand({ vae: a.vae as string, n: a.n as number, seed: a.seed as number, batchSize: a['batch-size'] as number, out: a.out as string | undefined }, log);
           return;
         }
+        if (a.checkpoint === undefined && a.upsampler !== undefined) throw new UsageError('sample: --upsampler needs --checkpoint: the small-image run (train --image-size 14) whose samples it enlarges');
+        if (a.upsampler !== undefined && !fs.existsSync(a.upsampler as string)) throw new UsageError(`sample: --upsampler: no file '${a.upsampler}'`);
         if (a.checkpoint === undefined) {
           const shipped = shippedAssetPath('mnist', 'ddpm');
           if (!fs.existsSync(shipped)) throw new UsageError(`sample: give --checkpoint (a diffusion run's checkpoint.safetensors) or --vae; the shipped pretrained checkpoint '${shipped}' is missing from this copy`);
@@ -320,7 +364,7 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
         );
       },
     )
-    .demandCommand(1, 'Name a command: train, train-ae, sample, noise, eval, classifier, clip or clip-score (see --help).')
+    .demandCommand(1, 'Name a command: train, train-ae, train-upsampler, sample, noise, eval, classifier, clip or clip-score (see --help).')
     .strict()
     .fail((msg, err, y) => {
       if (err) throw err;

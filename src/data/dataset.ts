@@ -71,6 +71,40 @@ export function getImage(ds: ImageDataset, i: number): Float32Array {
 }
 
 /**
+ * Images [n, c, h, w] at 1/f of their size: each output pixel the mean of an f x f block of
+ * input pixels (area averaging; what avgPool2d computes), summed in float64.
+ */
+export function downsampleImages(images: Float32Array, n: number, c: number, h: number, w: number, f: number): Float32Array {
+  if (!(Number.isInteger(f) && f >= 1 && h % f === 0 && w % f === 0)) throw new RangeError(`downsampleImages: factor ${f} does not divide ${h}x${w}`);
+  const oh = h / f;
+  const ow = w / f;
+  const out = new Float32Array(n * c * oh * ow);
+  for (let p = 0; p < n * c; p++) {
+    for (let y = 0; y < oh; y++) {
+      for (let x = 0; x < ow; x++) {
+        let sum = 0;
+        for (let dy = 0; dy < f; dy++) for (let dx = 0; dx < f; dx++) sum += images[(p * h + y * f + dy) * w + x * f + dx];
+        out[(p * oh + y) * ow + x] = sum / (f * f);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The dataset at `size` x `size` (the first stage of a two-stage generator is trained on the
+ * digits at 14x14): area-averaged by downsampleImages; the size must divide the images'.
+ */
+export function downsampleDataset(ds: ImageDataset, size: number): ImageDataset {
+  if (ds.height === size && ds.width === size) return ds;
+  if (!(Number.isInteger(size) && size >= 1 && ds.height === ds.width && ds.height % size === 0)) {
+    throw new DatasetError(`dataset ${ds.name}: its images are ${ds.height}x${ds.width}; they can be made ${size}x${size} only when they are square and ${size} divides ${ds.height} (e.g. ${ds.height / 2})`);
+  }
+  const f = ds.height / size;
+  return { ...ds, name: `${ds.name} at ${size}x${size}`, images: downsampleImages(ds.images, ds.n, ds.channels, ds.height, ds.width, f), height: size, width: size };
+}
+
+/**
  * Bytes 0..255 to floats in [0, 1] by b/255, the usual convention (torchvision's ToTensor).
  * Every reader goes through this one function so that the same stored byte always gives
  * the same float, whichever file it came from.

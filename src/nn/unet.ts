@@ -102,6 +102,21 @@ export const UNET_PRESETS: Readonly<Record<string, Readonly<UNetConfig>>> = {
     timeDim: 64,
     groups: 8,
   },
+  /**
+   * unet-tiny without its 7x7 level, for 14x14 images (the first stage of the two-stage
+   * generator, `train --image-size 14`): 32 channels at 14x14, 64 at 7x7 with the middle's attention.
+   */
+  'unet-14': {
+    inChannels: 1,
+    baseChannels: 32,
+    channelMults: [1, 2],
+    numResBlocks: 1,
+    attnLevels: [],
+    midAttention: true,
+    timeFeatures: 32,
+    timeDim: 128,
+    groups: 8,
+  },
   // for the 4x7x7 latents of the autoencoder (src/vae/): one level (7 does not halve evenly),
   // self-attention over its 49 positions and in the middle
   'unet-latent': {

@@ -24,7 +24,7 @@ import { isSamplingExport, loadTrainingCheckpoint, readTrainingCheckpointInfo, s
 import { readSafetensors } from '../checkpoint/safetensors';
 import { loadDataset } from '../data';
 import { DataLoader } from '../data/loader';
-import type { ImageDataset } from '../data/dataset';
+import { downsampleDataset, type ImageDataset } from '../data/dataset';
 import { LOSS_WEIGHTINGS, PREDICTIONS, type LossWeighting, type Objective, type Prediction } from '../diffusion/objective';
 import { balancedLabels, CONDITION_KINDS, TEXT_ENCODER_STARTS, TextConditioner, type ConditionKind, type TextEncoderStart } from './condition';
 import { loadClip, shippedClipPath } from '../clip/train';
@@ -59,6 +59,11 @@ export interface TrainConfig {
    * images are encoded once, scaled to unit variance, and the UNet denoises latents (src/vae/latent.ts)
    */
   latent: string;
+  /**
+   * 0 = the images at their own size; else train on them area-averaged to imageSize x imageSize
+   * (e.g. 14 for MNIST: the first stage of the two-stage generator, enlarged by train-upsampler)
+   */
+  imageSize: number;
   /** optimizer steps in total (a resumed run continues up to this number) */
   steps: number;
   batchSize: number;
@@ -140,6 +145,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   limit: 0,
   model: 'unet-tiny',
   latent: '',
+  imageSize: 0,
   steps: 1500,
   batchSize: 32,
   lr: 1e-3,
@@ -216,7 +222,8 @@ export function buildRun(cfg: TrainConfig, dataset: ImageDataset) {
   if (preset) {
     const halvings = preset.channelMults.length - 1;
     if (dataset.height % 2 ** halvings !== 0 || dataset.width % 2 ** halvings !== 0) {
-      throw new Error(`train: --model ${typeof spec === 'string' ? spec : 'custom'} halves its input ${halvings} times, so the ${cfg.latent ? 'latents' : 'images'} must be a multiple of ${2 ** halvings} on each side, but they are ${dataset.height}x${dataset.width}${cfg.latent ? ' (leave --model out: a latent run uses unet-latent)' : ''}`);
+      const hint = cfg.latent ? ' (leave --model out: a latent run uses unet-latent)' : dataset.height === 14 ? ' (for 14x14 images use --model unet-14)' : '';
+      throw new Error(`train: --model ${typeof spec === 'string' ? spec : 'custom'} halves its input ${halvings} times, so the ${cfg.latent ? 'latents' : 'images'} must be a multiple of ${2 ** halvings} on each side, but they are ${dataset.height}x${dataset.width}${hint}`);
     }
   }
   const tower = cfg.condition === 'text' && cfg.textEncoder !== 'scratch' ? clipTextTower(cfg, dataset) : null;
@@ -324,6 +331,9 @@ export function validateTrainConfig(cfg: TrainConfig): void {
   posInt('timesteps');
   posInt('warmup', 0);
   posInt('limit', 0);
+  posInt('imageSize', 0);
+  if (cfg.imageSize > 0 && cfg.latent) throw new Error('train: --image-size and --latent do not go together: a latent run diffuses the autoencoder\'s latents of the full-size images');
+  if (cfg.imageSize > 0 && cfg.evalEvery > 0) throw new Error(`train: --eval-every scores full-size samples against the real images; a run at --image-size ${cfg.imageSize} is scored through its upsampler (sample --upsampler, then eval)`);
   posInt('logEvery');
   posInt('workers');
   posInt('microBatch');
@@ -361,8 +371,9 @@ function checkResumeMatches(file: string, cfg: TrainConfig): void {
   const saved = trainingCheckpointInfo(f, file).config as Partial<TrainConfig> & { kind?: string };
   if (isSamplingExport(f)) throw new Error(`train: --resume: '${file}' holds only the EMA weights of a run (tiny-ddpm export), for sampling: it has no optimizer state or data position to continue from`);
   if (saved.kind === 'autoencoder') throw new Error(`train: --resume: '${file}' is an autoencoder checkpoint (tiny-ddpm train-ae), not a diffusion run; continue it with tiny-ddpm train-ae --resume`);
-  const was = { condition: saved.condition ?? 'none', prediction: saved.prediction ?? 'eps', textEncoder: saved.textEncoder ?? 'scratch' };
-  const keys: [keyof typeof was, string][] = [['condition', 'condition'], ['prediction', 'prediction']];
+  if (saved.kind === 'upsampler') throw new Error(`train: --resume: '${file}' is an upsampler checkpoint (tiny-ddpm train-upsampler), not a diffusion run; continue it with tiny-ddpm train-upsampler --resume`);
+  const was = { condition: saved.condition ?? 'none', prediction: saved.prediction ?? 'eps', textEncoder: saved.textEncoder ?? 'scratch', imageSize: saved.imageSize ?? 0 };
+  const keys: [keyof typeof was, string][] = [['condition', 'condition'], ['prediction', 'prediction'], ['imageSize', 'image-size']];
   if (cfg.condition === 'text' && was.condition === 'text') keys.push(['textEncoder', 'text-encoder']);
   const savedLatent = (saved as { latent?: LatentInfo }).latent;
   if (Boolean(savedLatent) !== Boolean(cfg.latent)) {
@@ -397,7 +408,8 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
   const lossFile = path.join(out, 'loss.csv');
 
   // ---- data, model, optimizer, EMA, schedule
-  const pixels = typeof cfg.dataset === 'string' ? loadDataset(cfg.dataset, { split: 'train', limit: cfg.limit || undefined }) : cfg.dataset;
+  const full = typeof cfg.dataset === 'string' ? loadDataset(cfg.dataset, { split: 'train', limit: cfg.limit || undefined }) : cfg.dataset;
+  const pixels = cfg.imageSize > 0 ? downsampleDataset(full, cfg.imageSize) : full;
   if (cfg.batchSize > pixels.n) throw new Error(`train: batch size ${cfg.batchSize} is larger than the dataset (${pixels.n} images)`);
   const resumeFrom = cfg.resume === true ? checkpointFile : cfg.resume || null;
   if (resumeFrom) {
