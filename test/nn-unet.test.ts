@@ -190,8 +190,16 @@ forEachBackend('[unit 4: nn] UNet configs and presets', () => {
     expect(m.forward(randn([2, 4, 7, 7]), [3, 900]).shape).to.deep.equal([2, 4, 7, 7]);
   });
 
+  it('unet-14: unet-tiny without its 7x7 level (the same tensors less down1.down, down2.* and up2.*), output shaped like its 14x14 input', () => {
+    const tiny = new Map(createUNet('unet-tiny', { generator: new Generator(1) }).namedParameters().map(([n, p]) => [n, p.shape]));
+    const m = createUNet('unet-14', { generator: new Generator(1) });
+    const expected = [...tiny].filter(([n]) => !/^(down1\.down|down2\.|up2\.)/.test(n));
+    expect(m.namedParameters().map(([n, p]) => [n, p.shape]).sort()).to.deep.equal(expected.sort());
+    expect(m.forward(randn([2, 1, 14, 14]), [3, 900]).shape).to.deep.equal([2, 1, 14, 14]);
+  });
+
   it('errors name what is wrong: preset, config field, input shape, timesteps', () => {
-    expect(() => createUNet('unet-huge')).to.throw(/unknown preset 'unet-huge'; valid presets: unet-tiny, unet-mini, unet-latent/);
+    expect(() => createUNet('unet-huge')).to.throw(/unknown preset 'unet-huge'; valid presets: unet-tiny, unet-mini, unet-14, unet-latent/);
     expect(() => createUNet({ ...UNET_PRESETS['unet-mini'], groups: 5 })).to.throw(/16 channels .* do not divide into 5 groups/);
     expect(() => createUNet({ ...UNET_PRESETS['unet-mini'], channelMults: [] })).to.throw(/channelMults must be a non-empty list/);
     expect(() => createUNet({ ...UNET_PRESETS['unet-mini'], attnLevels: [3] })).to.throw(/attnLevels must list level numbers in \[0, 2\]/);

@@ -309,7 +309,7 @@ describe('[unit 6: training] command line', () => {
 
   for (const [args, pattern] of [
     [['train', '--batch-size', '0'], /train: --batch-size must be an integer >= 1, got 0/],
-    [['train', '--model', 'unet-huge'], /unknown --model 'unet-huge'; valid presets: unet-tiny, unet-mini, unet-latent/],
+    [['train', '--model', 'unet-huge'], /unknown --model 'unet-huge'; valid presets: unet-tiny, unet-mini, unet-14, unet-latent/],
     [['train', '--steps', 'many'], /--steps must be an integer >= 1, got NaN/],
     [['train', '--lr', '5'], /--lr must be in \(0, 1\)/],
     [['train', '--workers', '0'], /--workers must be an integer >= 1, got 0/],
