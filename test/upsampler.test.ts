@@ -19,7 +19,7 @@ import { train, type TrainConfig } from '../src/train/trainer';
 import { Upsampler, upsamplerLoss } from '../src/upsample/model';
 import { loadUpsampler, trainUpsampler, upsampleImages, upsamplerHeldOutMse } from '../src/upsample/train';
 import { trainAutoencoder } from '../src/vae/train';
-import { quietly, shapes, tmpDir } from './helpers/small-runs';
+import { expectExactResume, quietly, shapes, tmpDir } from './helpers/small-runs';
 
 const tmp = () => tmpDir('upsampler');
 // a UNet for 8x8 images (the upsampler's large size) and for 4x4 ones (the first stage)
@@ -103,17 +103,7 @@ describe('[unit 9: the two-stage generator] train-upsampler, train --image-size,
   const stage1 = { model: TINY, dataset: shapes(), imageSize: 4, batchSize: 4, steps: 2, warmup: 0, checkpointEvery: 2, sampleEvery: 0, numSamples: 4, sampleSteps: 2, timesteps: 20, condition: 'none' as const };
 
   it('resumes exactly: 6 steps straight equal 3 + 3 across a stop, bit for bit; writes the loss log, its plot and upsampled.png', async () => {
-    const straight = tmp();
-    await quietly(() => trainUpsampler({ ...base, outDir: straight }));
-    const split = tmp();
-    let calls = 0;
-    await quietly(() => trainUpsampler({ ...base, outDir: split }, { shouldStop: () => ++calls === 3 }));
-    await quietly(() => trainUpsampler({ ...base, outDir: split, resume: true }));
-    const a = readSafetensors(path.join(straight, 'checkpoint.safetensors')).tensors;
-    const b = readSafetensors(path.join(split, 'checkpoint.safetensors')).tensors;
-    const names = Object.keys(a).filter((n) => n.startsWith('model.') || n.startsWith('optim.'));
-    expect(names.length).to.be.above(10);
-    for (const n of names) expect(Buffer.from(b[n].data.buffer).equals(Buffer.from(a[n].data.buffer)), n).to.equal(true);
+    const { split } = await expectExactResume((over, hooks) => trainUpsampler({ ...base, ...over }, hooks), 3, /^(model|optim)\./, 'upsampler');
     const rows = fs.readFileSync(path.join(split, 'loss.csv'), 'utf8').trim().split('\n');
     expect(rows[0]).to.equal('step,mse,lr,elapsed_s');
     expect(rows.slice(1).map((r) => Number(r.split(',')[0]))).to.deep.equal([1, 2, 3, 4, 5, 6]);

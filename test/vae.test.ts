@@ -17,7 +17,7 @@ import { readTrainingCheckpointInfo } from '../src/checkpoint/training';
 import { readImagePng } from '../src/image/png';
 import { main } from '../src/cli/main';
 import type { UNetConfig } from '../src/nn/unet';
-import { quietly, shapes, tmpDir } from './helpers/small-runs';
+import { expectExactResume, quietly, shapes, tmpDir } from './helpers/small-runs';
 
 const tmp = () => tmpDir('vae');
 const SMALL: AutoencoderConfig = { inChannels: 1, imageSize: 8, channels: [8, 8], latentChannels: 2, groups: 4 };
@@ -91,17 +91,7 @@ describe('[unit 9: autoencoder] train-ae', function () {
   const base = { dataset: shapes(), steps: 6, batchSize: 8, checkpointEvery: 2, logEvery: 100, latentChannels: 2, channels: [8, 8] as [number, number], seed: 3 };
 
   it('resumes exactly: 6 steps straight equal 3 + 3 across a stop, bit for bit; writes the loss log and the three pictures', async () => {
-    const straight = tmp();
-    await quietly(() => trainAutoencoder({ ...base, outDir: straight }));
-    const split = tmp();
-    let calls = 0;
-    await quietly(() => trainAutoencoder({ ...base, outDir: split }, { shouldStop: () => ++calls === 3 }));
-    await quietly(() => trainAutoencoder({ ...base, outDir: split, resume: true }));
-    const a = readSafetensors(path.join(straight, 'checkpoint.safetensors')).tensors;
-    const b = readSafetensors(path.join(split, 'checkpoint.safetensors')).tensors;
-    const names = Object.keys(a).filter((n) => n.startsWith('model.') || n.startsWith('optim.'));
-    expect(names.length).to.be.above(10);
-    for (const n of names) expect(Buffer.from(b[n].data.buffer).equals(Buffer.from(a[n].data.buffer)), n).to.equal(true);
+    const { split } = await expectExactResume((over, hooks) => trainAutoencoder({ ...base, ...over }, hooks), 3, /^(model|optim)\./, 'vae');
     const rows = fs.readFileSync(path.join(split, 'loss.csv'), 'utf8').trim().split('\n');
     expect(rows[0]).to.equal('step,loss,reconstruction,kl,elapsed_s');
     expect(rows.slice(1).map((r) => Number(r.split(',')[0]))).to.deep.equal([1, 2, 3, 4, 5, 6]);

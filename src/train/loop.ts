@@ -7,6 +7,11 @@
  * own: it also keeps an EMA of the weights, writes sample grids and evaluates.)
  */
 import * as fs from 'fs';
+import * as path from 'path';
+import { checkpointKind, loadTrainingCheckpoint, readTrainingCheckpointInfo, saveTrainingCheckpoint } from '../checkpoint/training';
+import type { DataLoader } from '../data/loader';
+import type { Module } from '../nn/module';
+import type { Generator } from '../random';
 import type { Tensor } from '../tensor';
 import type { Optimizer } from '../optim/optimizer';
 import { clipGradNorm } from '../optim/clip';
@@ -88,4 +93,62 @@ export async function runLoop(o: LoopOptions): Promise<LoopResult> {
     o.progress.finish();
   }
   return { step, stopped };
+}
+
+/** The parts of a plain trainer's run that its checkpoint holds. */
+export interface RunState {
+  /** the command: 'train-ae' */
+  name: string;
+  /** config.kind of its checkpoints, and the article and noun a message names it by */
+  kind: string;
+  noun: string;
+  model: Module & { config: unknown };
+  optimizer: Optimizer;
+  /** the run's own random draws, stored under rng[rngKey] */
+  generator: Generator;
+  rngKey: string;
+  loader: DataLoader;
+}
+
+/** What to continue a checkpoint of each kind with. */
+const CONTINUE_WITH: Record<string, string> = {
+  autoencoder: 'an autoencoder continues with tiny-ddpm train-ae --resume',
+  upsampler: 'an upsampler continues with tiny-ddpm train-upsampler --resume',
+};
+
+/**
+ * Continue a run from its checkpoint: refused (one line) when the file is missing, of another
+ * kind, or holds another model config; else the weights, Adam's state, the generator and the
+ * loader's position are restored. Returns the step and the training seconds before it.
+ */
+export function resumeRun(file: string, r: RunState): { step: number; elapsedBefore: number } {
+  if (!fs.existsSync(file)) throw new Error(`${r.name}: --resume: no checkpoint at '${file}'`);
+  const kind = checkpointKind(file);
+  if (kind !== r.kind) throw new Error(`${r.name}: --resume: '${file}' is not ${r.noun} checkpoint (${CONTINUE_WITH[kind ?? ''] ?? 'a diffusion run continues with tiny-ddpm train --resume'})`);
+  const saved = readTrainingCheckpointInfo(file).config as { modelConfig: unknown };
+  if (JSON.stringify(saved.modelConfig) !== JSON.stringify(r.model.config)) {
+    throw new Error(`${r.name}: --resume: '${file}' holds ${r.noun} ${JSON.stringify(saved.modelConfig)}, this run asks for ${JSON.stringify(r.model.config)}`);
+  }
+  const info = loadTrainingCheckpoint(file, { model: r.model, optimizer: r.optimizer });
+  r.generator.setState((info.rng as Record<string, ReturnType<Generator['getState']>>)[r.rngKey]);
+  r.loader.setState(info.dataLoader as ReturnType<DataLoader['getState']>);
+  return { step: info.step, elapsedBefore: (info.extra as { elapsedSeconds?: number } | null)?.elapsedSeconds ?? 0 };
+}
+
+/** Write the checkpoint of step `step` (atomically), with the run's config and training seconds. */
+export function saveRun(file: string, step: number, r: RunState, config: object, elapsedSeconds: number): void {
+  saveTrainingCheckpoint(file, { step, model: r.model, optimizer: r.optimizer, config, rng: { [r.rngKey]: r.generator.getState() }, dataLoader: r.loader.getState(), extra: { elapsedSeconds } });
+}
+
+/**
+ * Start a run's files, after every check (so a bad run writes nothing): the folder,
+ * config.json, and loss.csv with its header and the rows up to `step` of an earlier session
+ * kept (a resumed run does not list a step twice). Returns the kept rows as numbers.
+ */
+export function openRunFiles(out: string, config: object, lossFile: string, header: string, step: number): number[][] {
+  fs.mkdirSync(out, { recursive: true });
+  fs.writeFileSync(path.join(out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  const kept = fs.existsSync(lossFile) ? fs.readFileSync(lossFile, 'utf8').trim().split('\n').slice(1).filter((l) => Number(l.split(',')[0]) <= step) : [];
+  fs.writeFileSync(lossFile, [header, ...kept].join('\n') + '\n');
+  return kept.map((l) => l.split(',').map(Number));
 }

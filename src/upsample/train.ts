@@ -11,7 +11,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { noGrad } from '../autograd';
-import { checkpointKind, loadTrainingCheckpoint, readTrainingCheckpointInfo, saveTrainingCheckpoint } from '../checkpoint/training';
+import { checkpointKind, loadTrainingCheckpoint, readTrainingCheckpointInfo } from '../checkpoint/training';
 import { tensor } from '../creation';
 import { loadDataset } from '../data';
 import { DatasetError, downsampleImages, type ImageDataset } from '../data/dataset';
@@ -23,7 +23,7 @@ import { upsampleNearest2d } from '../ops';
 import { Adam } from '../optim/adam';
 import { lrSchedule } from '../optim/schedule';
 import { Generator } from '../random';
-import { runLoop } from '../train/loop';
+import { openRunFiles, resumeRun, runLoop, saveRun, type RunState } from '../train/loop';
 import { ProgressBar } from '../train/progress';
 import { Upsampler, upsamplerLoss, validateUpsamplerConfig, type UpsamplerConfig } from './model';
 
@@ -200,32 +200,13 @@ export async function trainUpsampler(config: Partial<TrainUpsamplerConfig>, hook
   const lrAt = lrSchedule({ lr: cfg.lr, warmupSteps: cfg.warmup, decay: 'cosine', totalSteps: Math.max(cfg.steps, cfg.warmup + 1) });
   const savedConfig = { kind: UPSAMPLER_KIND, ...cfg, dataset: typeof cfg.dataset === 'string' ? cfg.dataset : cfg.dataset.name, resume: false, modelConfig: model.config };
 
-  let step = 0;
-  let elapsedBefore = 0;
+  const state: RunState = { name: 'train-upsampler', kind: UPSAMPLER_KIND, noun: 'an upsampler', model, optimizer, generator, rngKey: 'noiseAug', loader };
   const resumeFrom = cfg.resume === true ? checkpointFile : cfg.resume || null;
-  if (resumeFrom) {
-    if (!fs.existsSync(resumeFrom)) throw new Error(`train-upsampler: --resume: no checkpoint at '${resumeFrom}'`);
-    const kind = checkpointKind(resumeFrom);
-    if (kind !== UPSAMPLER_KIND) {
-      throw new Error(`train-upsampler: --resume: '${resumeFrom}' is not an upsampler checkpoint (${kind === 'autoencoder' ? 'an autoencoder continues with tiny-ddpm train-ae --resume' : 'a diffusion run continues with tiny-ddpm train --resume'})`);
-    }
-    const saved = readTrainingCheckpointInfo(resumeFrom).config as { modelConfig: UpsamplerConfig };
-    if (JSON.stringify(saved.modelConfig) !== JSON.stringify(model.config)) {
-      throw new Error(`train-upsampler: --resume: '${resumeFrom}' holds an upsampler ${JSON.stringify(saved.modelConfig)}, this run asks for ${JSON.stringify(model.config)}`);
-    }
-    const info = loadTrainingCheckpoint(resumeFrom, { model, optimizer });
-    step = info.step;
-    generator.setState((info.rng as { noiseAug: ReturnType<Generator['getState']> }).noiseAug);
-    loader.setState(info.dataLoader as ReturnType<DataLoader['getState']>);
-    elapsedBefore = (info.extra as { elapsedSeconds?: number } | null)?.elapsedSeconds ?? 0;
-  }
-  fs.mkdirSync(out, { recursive: true }); // after every check, so a bad run writes nothing
-  const elapsed = () => elapsedBefore + (Date.now() - started) / 1000;
-  fs.writeFileSync(path.join(out, 'config.json'), JSON.stringify(savedConfig, null, 2) + '\n');
-  const kept = fs.existsSync(lossFile) ? fs.readFileSync(lossFile, 'utf8').trim().split('\n').slice(1).filter((l) => Number(l.split(',')[0]) <= step) : [];
-  fs.writeFileSync(lossFile, ['step,mse,lr,elapsed_s', ...kept].join('\n') + '\n');
-  const history = kept.map((l) => l.split(',').map(Number));
-  const save = (s: number) => saveTrainingCheckpoint(checkpointFile, { step: s, model, optimizer, config: savedConfig, rng: { noiseAug: generator.getState() }, dataLoader: loader.getState(), extra: { elapsedSeconds: elapsed() } });
+  const resumed = resumeFrom ? resumeRun(resumeFrom, state) : { step: 0, elapsedBefore: 0 };
+  let step = resumed.step;
+  const history = openRunFiles(out, savedConfig, lossFile, 'step,mse,lr,elapsed_s', step);
+  const elapsed = () => resumed.elapsedBefore + (Date.now() - started) / 1000;
+  const save = (at: number) => saveRun(checkpointFile, at, state, savedConfig, elapsed());
 
   const progress = new ProgressBar({ total: cfg.steps, batchSize: cfg.batchSize, stream: hooks.stream, logEvery: cfg.logEvery, startStep: step });
   const s = modelConfig.smallSize;

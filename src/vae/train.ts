@@ -9,7 +9,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { noGrad } from '../autograd';
-import { checkpointKind, loadTrainingCheckpoint, readTrainingCheckpointInfo, saveTrainingCheckpoint } from '../checkpoint/training';
+import { checkpointKind, loadTrainingCheckpoint, readTrainingCheckpointInfo } from '../checkpoint/training';
 import { tensor, randn } from '../creation';
 import { loadDataset } from '../data';
 import type { ImageDataset } from '../data/dataset';
@@ -20,7 +20,7 @@ import { concat } from '../ops';
 import { Adam } from '../optim/adam';
 import { Generator } from '../random';
 import { ProgressBar } from '../train/progress';
-import { runLoop } from '../train/loop';
+import { openRunFiles, resumeRun, runLoop, saveRun, type RunState } from '../train/loop';
 import { Autoencoder, DEFAULT_AUTOENCODER_CONFIG, vaeLoss, type AutoencoderConfig } from './model';
 
 /** What marks an autoencoder's training checkpoint (its config.kind). */
@@ -165,29 +165,13 @@ export async function trainAutoencoder(config: Partial<TrainAutoencoderConfig>, 
   const generator = new Generator(cfg.seed + 1); // the eps of the reparameterization
   const savedConfig = { kind: AUTOENCODER_KIND, ...cfg, dataset: typeof cfg.dataset === 'string' ? cfg.dataset : cfg.dataset.name, resume: false, modelConfig: model.config };
 
-  let step = 0;
-  let elapsedBefore = 0;
+  const state: RunState = { name: 'train-ae', kind: AUTOENCODER_KIND, noun: 'an autoencoder', model, optimizer, generator, rngKey: 'reparameterization', loader };
   const resumeFrom = cfg.resume === true ? checkpointFile : cfg.resume || null;
-  if (resumeFrom) {
-    if (!fs.existsSync(resumeFrom)) throw new Error(`train-ae: --resume: no checkpoint at '${resumeFrom}'`);
-    if (!isAutoencoderCheckpoint(resumeFrom)) throw new Error(`train-ae: --resume: '${resumeFrom}' is not an autoencoder checkpoint (${checkpointKind(resumeFrom) === 'upsampler' ? 'an upsampler continues with tiny-ddpm train-upsampler --resume' : 'a diffusion run continues with tiny-ddpm train --resume'})`);
-    const saved = readTrainingCheckpointInfo(resumeFrom).config as { modelConfig: AutoencoderConfig };
-    if (JSON.stringify(saved.modelConfig) !== JSON.stringify(model.config)) {
-      throw new Error(`train-ae: --resume: '${resumeFrom}' holds an autoencoder ${JSON.stringify(saved.modelConfig)}, this run asks for ${JSON.stringify(model.config)}`);
-    }
-    const info = loadTrainingCheckpoint(resumeFrom, { model, optimizer });
-    step = info.step;
-    generator.setState((info.rng as { reparameterization: ReturnType<Generator['getState']> }).reparameterization);
-    loader.setState(info.dataLoader as ReturnType<DataLoader['getState']>);
-    elapsedBefore = (info.extra as { elapsedSeconds?: number } | null)?.elapsedSeconds ?? 0;
-  }
-  fs.mkdirSync(out, { recursive: true }); // after every check, so a bad run writes nothing
-  const elapsed = () => elapsedBefore + (Date.now() - started) / 1000;
-  fs.writeFileSync(path.join(out, 'config.json'), JSON.stringify(savedConfig, null, 2) + '\n');
-  const kept = fs.existsSync(lossFile) ? fs.readFileSync(lossFile, 'utf8').trim().split('\n').slice(1).filter((l) => Number(l.split(',')[0]) <= step) : [];
-  fs.writeFileSync(lossFile, ['step,loss,reconstruction,kl,elapsed_s', ...kept].join('\n') + '\n');
-  const history = kept.map((l) => l.split(',').map(Number));
-  const save = () => saveTrainingCheckpoint(checkpointFile, { step, model, optimizer, config: savedConfig, rng: { reparameterization: generator.getState() }, dataLoader: loader.getState(), extra: { elapsedSeconds: elapsed() } });
+  const resumed = resumeFrom ? resumeRun(resumeFrom, state) : { step: 0, elapsedBefore: 0 };
+  let step = resumed.step;
+  const history = openRunFiles(out, savedConfig, lossFile, 'step,loss,reconstruction,kl,elapsed_s', step);
+  const elapsed = () => resumed.elapsedBefore + (Date.now() - started) / 1000;
+  const save = () => saveRun(checkpointFile, step, state, savedConfig, elapsed());
 
   const progress = new ProgressBar({ total: cfg.steps, batchSize: cfg.batchSize, stream: hooks.stream, logEvery: cfg.logEvery, startStep: step });
   const [zc, zs] = model.latentShape;

@@ -6,7 +6,9 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { expect } from 'chai';
 import type { ImageDataset } from '../../src/data/dataset';
+import { readSafetensors } from '../../src/checkpoint/safetensors';
 
 /** A fresh temporary folder, named after the test file that asks. */
 export const tmpDir = (what: string) => fs.mkdtempSync(path.join(os.tmpdir(), `tiny-ddpm-${what}-`));
@@ -37,4 +39,29 @@ export async function quietly<T>(fn: () => Promise<T>): Promise<{ value: T; err:
   } finally {
     (process.stderr as unknown as { write: unknown }).write = orig;
   }
+}
+
+/**
+ * A run's exact resume: trains once straight, once stopped after `stopAt` steps and resumed,
+ * each in a fresh folder, and checks that every checkpoint tensor whose name `names` matches is
+ * the same bit for bit. Returns the two folders.
+ */
+export async function expectExactResume(
+  run: (over: { outDir: string; resume?: boolean }, hooks?: { shouldStop?: () => boolean }) => Promise<unknown>,
+  stopAt: number,
+  names: RegExp,
+  what: string,
+): Promise<{ straight: string; split: string }> {
+  const straight = tmpDir(what);
+  await quietly(() => run({ outDir: straight }));
+  const split = tmpDir(what);
+  let calls = 0;
+  await quietly(() => run({ outDir: split }, { shouldStop: () => ++calls === stopAt }));
+  await quietly(() => run({ outDir: split, resume: true }));
+  const a = readSafetensors(path.join(straight, 'checkpoint.safetensors')).tensors;
+  const b = readSafetensors(path.join(split, 'checkpoint.safetensors')).tensors;
+  const compared = Object.keys(a).filter((n) => names.test(n));
+  expect(compared.length).to.be.above(10);
+  for (const n of compared) expect(Buffer.from(b[n].data.buffer).equals(Buffer.from(a[n].data.buffer)), n).to.equal(true);
+  return { straight, split };
 }
