@@ -7,7 +7,7 @@
  * `window.playground`: the backend, the last samples and the losses.
  */
 import { PLAYGROUND_BACKENDS, TabTraining, digitsDataset, loadPlaygroundModel, noiseImage, sampleFrames, startBackend, type PlaygroundModel, type SampleSettings } from './engine';
-import type { ImageDataset } from '../src/data/dataset';
+import { toSignedPixels, type ImageDataset } from '../src/data/dataset';
 import { TextConditioner } from '../src/train/condition';
 import { NoiseSchedule } from '../src/diffusion/schedule';
 
@@ -234,7 +234,7 @@ function drawForward(): void {
   const image = digits.images.subarray(index * 784, (index + 1) * 784);
   try {
     const r = noiseImage(model?.schedule ?? defaultSchedule, image, [1, 28, 28], t, Number($<HTMLInputElement>('fwd-seed').value));
-    drawGrid($('fwd-x0'), Float32Array.from(image, (v) => v * 2 - 1), 1, 28, 28, 1);
+    drawGrid($('fwd-x0'), toSignedPixels(image), 1, 28, 28, 1);
     drawGrid($('fwd-noise'), r.noise, 1, 28, 28, 1, 3, [-3, 3]);
     drawGrid($('fwd-xt'), r.xt, 1, 28, 28, 1);
     $('fwd-info').textContent = `digit ${index} (a ${digits.labels[index]}): x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps = ${r.signalScale.toFixed(4)} x_0 + ${r.noiseScale.toFixed(4)} eps (noise shown over [-3, 3])`;

@@ -14,7 +14,7 @@ import { parseSafetensors } from '../src/checkpoint/safetensors';
 import { isTrainingCheckpoint, loadModelWeightsFrom, serializeTrainingCheckpoint, trainingCheckpointInfo } from '../src/checkpoint/training';
 import { randn, tensor } from '../src/creation';
 import type { ImageDataset } from '../src/data/dataset';
-import { MNIST_CLASS_NAMES } from '../src/data/dataset';
+import { MNIST_CLASS_NAMES, toSignedPixels } from '../src/data/dataset';
 import { DataLoader } from '../src/data/loader';
 import { addNoise, denoisingLoss, drawTimestepsAndNoise } from '../src/diffusion/forward';
 import { noGrad } from '../src/autograd';
@@ -197,7 +197,7 @@ export interface NoisedImage {
 /** One image (values in [0, 1], [c, h, w]) noised to timestep t, with noise from `seed`; through the library's addNoise. */
 export function noiseImage(schedule: NoiseSchedule, image: Float32Array, shape: [number, number, number], t: number, seed: number): NoisedImage {
   if (!(Number.isInteger(t) && t >= 0 && t < schedule.T)) throw new Error(`t must be an integer in 0-${schedule.T - 1}, got ${t}`);
-  const x0 = tensor(Float32Array.from(image, (v) => v * 2 - 1), [1, ...shape]);
+  const x0 = tensor(toSignedPixels(image), [1, ...shape]);
   const noise = randn([1, ...shape], { generator: new Generator(seed) });
   const xt = addNoise(schedule, x0, noise, [t]);
   const abar = schedule.alphasCumprod[t];
@@ -309,7 +309,7 @@ export class TabTraining {
   fixedBatchLoss(n = 16): number {
     const k = Math.min(n, this.dataset.n);
     const [c, h, w] = [this.dataset.channels, this.dataset.height, this.dataset.width];
-    const x0 = tensor(Float32Array.from(this.dataset.images.subarray(0, k * c * h * w), (v) => v * 2 - 1), [k, c, h, w]);
+    const x0 = tensor(toSignedPixels(this.dataset.images.subarray(0, k * c * h * w)), [k, c, h, w]);
     const { t, noise } = drawTimestepsAndNoise(this.parts.schedule, x0.shape, new Generator(7));
     const labels = this.parts.conditioner ? this.parts.conditioner.forClasses(this.dataset.labels.slice(0, k)) : undefined;
     return noGrad(() => tidy(() => denoisingLoss((x, tt, y) => this.model.forward(x, tt, y), this.parts.schedule, x0, t, noise, { objective: this.parts.objective, labels }).loss.item()));

@@ -22,7 +22,7 @@ import * as path from 'path';
 import { readSafetensors } from '../src/checkpoint/safetensors';
 import { setBackend } from '../src/backend/registry';
 import { resolveBackend } from '../src/backend/select';
-import { loadDataset } from '../src/data';
+import { loadDataset, toSignedPixels } from '../src/data';
 import { addNoise, NoiseSchedule, sample, DdimSampler, DdpmSampler, type BetaSchedule, type Sampler } from '../src/diffusion';
 import type { Prediction } from '../src/diffusion/objective';
 import { isTrainingCheckpoint, loadModelWeights, readTrainingCheckpointInfo } from '../src/checkpoint/training';
@@ -104,7 +104,7 @@ export function forwardProcessPicture(file: string): void {
   const ds = loadDataset('mnist', { split: 'test' });
   const [h, w] = [ds.height, ds.width];
   const digit = ds.images.slice(0, h * w); // the first held-out digit
-  const x0 = tensor(Float32Array.from(digit, (v) => v * 2 - 1), [1, 1, h, w]); // pixels [0, 1] -> [-1, 1]
+  const x0 = tensor(toSignedPixels(digit), [1, 1, h, w]);
   const noise = randn([1, 1, h, w], { generator: new Generator(7) });
   const scale = 3;
   const cell = w * scale + 10;

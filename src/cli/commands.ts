@@ -11,7 +11,7 @@ import { noGrad } from '../autograd';
 import { tensor } from '../creation';
 import { upsampleNearest2d } from '../ops';
 import { loadDataset } from '../data';
-import { getImage } from '../data/dataset';
+import { getImage, toSignedPixels } from '../data/dataset';
 import { NoiseSchedule, type BetaSchedule } from '../diffusion/schedule';
 import { writeGridPng } from '../image/png';
 import { createUNet, UNET_PRESETS, type UNetConfig } from '../nn/unet';
@@ -267,7 +267,7 @@ export function noiseCommand(a: NoiseArgs, log: (s: string) => void): void {
   if (!(Number.isInteger(a.index) && a.index >= 0 && a.index < ds.n)) throw new Error(`noise: --index must be an integer in [0, ${ds.n}), got ${a.index}`);
   if (!(Number.isInteger(a.columns) && a.columns >= 2)) throw new Error(`noise: --columns must be an integer >= 2, got ${a.columns}`);
   const schedule = new NoiseSchedule({ numTimesteps: a.timesteps, schedule: a.betaSchedule });
-  const image = getImage(ds, a.index).map((v) => v * 2 - 1); // [0, 1] -> [-1, 1]
+  const image = toSignedPixels(getImage(ds, a.index));
   const ts = writeNoiseStripPng(a.out, schedule, image, ds.channels, ds.height, ds.width, a.columns, a.seed);
   log(`wrote ${a.out}: image ${a.index} of ${ds.name} at t = ${ts.join(', ')}`);
 }

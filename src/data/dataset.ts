@@ -71,6 +71,14 @@ export function getImage(ds: ImageDataset, i: number): Float32Array {
 }
 
 /**
+ * Pixels in [0, 1] (how datasets hold them) to the [-1, 1] the models work in, 2 v - 1, as a
+ * new array. (The DataLoader does the same in place while it assembles a batch.)
+ */
+export function toSignedPixels(pixels: ArrayLike<number>): Float32Array {
+  return Float32Array.from(pixels, (v) => v * 2 - 1);
+}
+
+/**
  * Images [n, c, h, w] at 1/f of their size: each output pixel the mean of an f x f block of
  * input pixels (area averaging; what avgPool2d computes), summed in float64.
  */

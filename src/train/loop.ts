@@ -8,7 +8,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { checkpointKind, loadTrainingCheckpoint, readTrainingCheckpointInfo, saveTrainingCheckpoint } from '../checkpoint/training';
+import { loadTrainingCheckpoint, readTrainingCheckpointInfo, saveTrainingCheckpoint } from '../checkpoint/training';
 import type { DataLoader } from '../data/loader';
 import type { Module } from '../nn/module';
 import type { Generator } from '../random';
@@ -123,9 +123,16 @@ const CONTINUE_WITH: Record<string, string> = {
  */
 export function resumeRun(file: string, r: RunState): { step: number; elapsedBefore: number } {
   if (!fs.existsSync(file)) throw new Error(`${r.name}: --resume: no checkpoint at '${file}'`);
-  const kind = checkpointKind(file);
-  if (kind !== r.kind) throw new Error(`${r.name}: --resume: '${file}' is not ${r.noun} checkpoint (${CONTINUE_WITH[kind ?? ''] ?? 'a diffusion run continues with tiny-ddpm train --resume'})`);
-  const saved = readTrainingCheckpointInfo(file).config as { modelConfig: unknown };
+  // the config, read once for both checks (a file that is not a training checkpoint has no kind, as in checkpointKind)
+  const saved = ((): { kind?: string; modelConfig?: unknown } | null => {
+    try {
+      return readTrainingCheckpointInfo(file).config as { kind?: string; modelConfig?: unknown } | null;
+    } catch {
+      return null;
+    }
+  })();
+  const kind = saved?.kind;
+  if (!saved || kind !== r.kind) throw new Error(`${r.name}: --resume: '${file}' is not ${r.noun} checkpoint (${CONTINUE_WITH[kind ?? ''] ?? 'a diffusion run continues with tiny-ddpm train --resume'})`);
   if (JSON.stringify(saved.modelConfig) !== JSON.stringify(r.model.config)) {
     throw new Error(`${r.name}: --resume: '${file}' holds ${r.noun} ${JSON.stringify(saved.modelConfig)}, this run asks for ${JSON.stringify(r.model.config)}`);
   }

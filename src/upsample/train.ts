@@ -11,10 +11,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { noGrad } from '../autograd';
-import { checkpointKind, loadTrainingCheckpoint, readTrainingCheckpointInfo } from '../checkpoint/training';
+import { loadTrainingCheckpoint, readTrainingCheckpointInfo } from '../checkpoint/training';
 import { tensor } from '../creation';
 import { loadDataset } from '../data';
-import { DatasetError, downsampleImages, type ImageDataset } from '../data/dataset';
+import { DatasetError, downsampleImages, toSignedPixels, type ImageDataset } from '../data/dataset';
 import { DataLoader } from '../data/loader';
 import { writeGridPng } from '../image/png';
 import { plotLossCurve } from '../image/plot';
@@ -82,11 +82,6 @@ export function validateTrainUpsamplerConfig(cfg: TrainUpsamplerConfig): void {
   if (!Number.isInteger(cfg.seed)) throw new Error(`train-upsampler: --seed must be an integer, got ${cfg.seed}`);
 }
 
-/** Whether a file is an upsampler's training checkpoint. */
-export function isUpsamplerCheckpoint(file: string): boolean {
-  return checkpointKind(file) === UPSAMPLER_KIND;
-}
-
 /** The upsampler of a checkpoint `train-upsampler` wrote, with its trained weights, in eval mode. */
 export function loadUpsampler(file: string, what = 'upsampler'): { model: Upsampler; config: UpsamplerConfig } {
   if (!fs.existsSync(file)) throw new Error(`${what}: no file '${file}'`);
@@ -123,16 +118,15 @@ export function upsampleImages(model: Upsampler, small: Float32Array, n: number,
   return out;
 }
 
-/** Images of a dataset in [-1, 1] and their 2x2 area averages. */
-function pairs(ds: ImageDataset, n = ds.n): { large: Float32Array; small: Float32Array } {
-  const per = ds.channels * ds.height * ds.width;
-  const large = Float32Array.from(ds.images.subarray(0, n * per), (v) => v * 2 - 1);
+/** n images [n, C, H, W] of pixels in [0, 1]: in [-1, 1], and their 2x2 area averages. */
+function pairs(pixels: Float32Array, n: number, ds: Pick<ImageDataset, 'channels' | 'height' | 'width'>): { large: Float32Array; small: Float32Array } {
+  const large = toSignedPixels(pixels);
   return { large, small: downsampleImages(large, n, ds.channels, ds.height, ds.width, 2) };
 }
 
 /** Per-pixel MSE on images of ds through the model, and through copying each small pixel into a 2x2 block. */
 export function upsamplerHeldOutMse(model: Upsampler, ds: ImageDataset): { mse: number; copyMse: number; n: number } {
-  const { large, small } = pairs(ds);
+  const { large, small } = pairs(ds.images, ds.n, ds);
   const c = ds.channels;
   const s = model.config.smallSize;
   const ours = upsampleImages(model, small, ds.n);
@@ -157,18 +151,14 @@ export function writeUpsamplerPicture(file: string, model: Upsampler, ds: ImageD
   const S = ds.height;
   const s = S / 2;
   const per = c * S * S;
-  const { large, small } = pairs(ds);
-  const pick = (arr: Float32Array, size: number) => {
-    const out = new Float32Array(picks.length * size);
-    picks.forEach((i, k) => out.set(arr.subarray(i * size, (i + 1) * size), k * size));
-    return out;
-  };
-  const smallPicked = pick(small, c * s * s);
-  const copied = noGrad(() => upsampleNearest2d(tensor(smallPicked, [picks.length, c, s, s]), 2).toArray());
+  const picked = new Float32Array(picks.length * per);
+  picks.forEach((i, k) => picked.set(ds.images.subarray(i * per, (i + 1) * per), k * per));
+  const { large, small } = pairs(picked, picks.length, ds);
+  const copied = noGrad(() => upsampleNearest2d(tensor(small, [picks.length, c, s, s]), 2).toArray());
   const rows = new Float32Array(3 * picks.length * per);
   rows.set(copied, 0);
-  rows.set(upsampleImages(model, smallPicked, picks.length), picks.length * per);
-  rows.set(pick(large, per), 2 * picks.length * per);
+  rows.set(upsampleImages(model, small, picks.length), picks.length * per);
+  rows.set(large, 2 * picks.length * per);
   writeGridPng(file, rows, 3 * picks.length, c, S, S, { nrow: picks.length });
 }
 

@@ -9,7 +9,7 @@
 import * as fs from 'fs';
 import { noGrad } from '../autograd';
 import { tensor } from '../creation';
-import type { ImageDataset } from '../data/dataset';
+import { toSignedPixels, type ImageDataset } from '../data/dataset';
 import { loadCheckpointModule } from '../checkpoint/training';
 import { Autoencoder, type AutoencoderConfig } from './model';
 import { isAutoencoderCheckpoint, loadAutoencoder } from './train';
@@ -34,7 +34,7 @@ export function encodeImages(ae: Autoencoder, ds: ImageDataset, batch = 250): Fl
   noGrad(() => {
     for (let start = 0; start < ds.n; start += batch) {
       const b = Math.min(batch, ds.n - start);
-      const x = tensor(Float32Array.from(ds.images.subarray(start * per, (start + b) * per), (v) => v * 2 - 1), [b, ds.channels, ds.height, ds.width]);
+      const x = tensor(toSignedPixels(ds.images.subarray(start * per, (start + b) * per)), [b, ds.channels, ds.height, ds.width]);
       out.set(ae.encode(x).mean.toArray(), start * zc * zs * zs);
     }
   });

@@ -12,7 +12,7 @@ import { noGrad } from '../autograd';
 import { checkpointKind, loadTrainingCheckpoint, readTrainingCheckpointInfo } from '../checkpoint/training';
 import { tensor, randn } from '../creation';
 import { loadDataset } from '../data';
-import type { ImageDataset } from '../data/dataset';
+import { toSignedPixels, type ImageDataset } from '../data/dataset';
 import { DataLoader } from '../data/loader';
 import { writeGridPng } from '../image/png';
 import { plotLossCurve } from '../image/plot';
@@ -104,7 +104,7 @@ export function reconstructionMse(model: Autoencoder, ds: ImageDataset, n = ds.n
   noGrad(() => {
     for (let start = 0; start < n; start += batch) {
       const b = Math.min(batch, n - start);
-      const x = tensor(Float32Array.from(ds.images.subarray(start * per, (start + b) * per), (v) => v * 2 - 1), [b, ds.channels, ds.height, ds.width]);
+      const x = tensor(toSignedPixels(ds.images.subarray(start * per, (start + b) * per)), [b, ds.channels, ds.height, ds.width]);
       sum += model.forward(x).sub(x).square().sum().item();
     }
   });
@@ -124,7 +124,7 @@ export function writeAutoencoderPictures(dir: string, model: Autoencoder, heldOu
       if (i >= 0) picks.push(i);
     }
     const originals = new Float32Array(picks.length * per);
-    picks.forEach((i, k) => originals.set(Float32Array.from(heldOut.images.subarray(i * per, (i + 1) * per), (v) => v * 2 - 1), k * per));
+    picks.forEach((i, k) => originals.set(toSignedPixels(heldOut.images.subarray(i * per, (i + 1) * per)), k * per));
     const rec = model.forward(tensor(originals, [picks.length, c, h, w])).clamp(-1, 1).toArray();
     const both = new Float32Array(2 * picks.length * per);
     both.set(originals, 0);

@@ -287,11 +287,12 @@ export class KernelRunner {
     } else {
       const t0 = performance.now();
       const kernel = this.compile(spec);
-      const before = webasmPatchStats(); // gpu.js generates the code in the first call
+      // a tile4 webasm kernel: what the patch's K rewrite did while gpu.js generated its code (in the first call)
+      const before = spec.tile4 && this.mode === 'webasm' ? webasmPatchStats() : null;
       result = this.call(kernel, values, spec);
       const ms = performance.now() - t0;
       let rowMajor = false;
-      if (spec.tile4 && this.mode === 'webasm') {
+      if (before) {
         const after = webasmPatchStats();
         rowMajor = tileLayoutOf(spec.name, after.rowMajorAddresses > before.rowMajorAddresses, after.rowMajorStores > before.rowMajorStores, !!kernel.kernel?.constructor?.isSIMDSupported);
         this.tileLayouts.set(spec.name, rowMajor ? 'row-major' : 'gpu.js');
