@@ -1,7 +1,8 @@
 /**
  * The small-to-large decoder of a two-stage generator (docs/07, section 7): a network that
- * turns a 14x14 digit into the 28x28 one. A diffusion model makes the small image, where
- * each of its steps costs a quarter of a 28x28 step; this model adds the detail in one pass.
+ * turns a 14x14 digit into the 28x28 one. A diffusion model makes the small image, each of
+ * its steps on a quarter of the pixels (a third of the time of a 28x28 step, measured in the
+ * README); this model adds the detail in one pass.
  *
  *   base  = upsample_nearest_2x(small)                 [B, C, 2s, 2s]   each pixel copied into a 2x2 block
  *   large = base + unet(base, t = 0)                   [B, C, 2s, 2s]   the UNet adds what copying misses
