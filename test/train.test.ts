@@ -316,6 +316,7 @@ describe('[unit 6: training] command line', () => {
     [['train', '--workers', 'many'], /--workers must be an integer >= 1, got NaN/],
     [['train', '--keep-every', '-5'], /--keep-every must be an integer >= 0, got -5/],
     [['train', '--micro-batch', '0'], /--micro-batch must be an integer >= 1, got 0/],
+    [['train', '--t-sampling', 'log-snr-normal', '--t-log-snr-std', '0'], /train: --t-log-snr-std must be a finite number > 0, got 0/],
     [['train', '--backend', 'tpu'], /unknown backend "tpu"/],
     [['sample', '--checkpoint', '/nonexistent/ckpt.safetensors'], /sample: no checkpoint at '\/nonexistent\/ckpt.safetensors'/],
     [['export', '--checkpoint', '/nonexistent/ckpt.safetensors', '--out', 'x.safetensors'], /export: no checkpoint at '\/nonexistent\/ckpt.safetensors'/],
@@ -342,6 +343,7 @@ describe('[unit 6: training] the recipe switches and class conditioning', functi
     ['v, min-SNR, cosine decay, class-conditional (the defaults)', {}],
     ["Ho et al.'s eps, unweighted, constant lr, unconditional", HO],
     ['x0, min-SNR-1, class-conditional without dropout', { prediction: 'x0', snrGamma: 1, condDropout: 0 }],
+    ['unconditional v with t drawn from ln SNR ~ N(1, 1.5^2)', { condition: 'none', timestepSampling: 'log-snr-normal', tLogSnrMean: 1, tLogSnrStd: 1.5 }],
     ['text-conditional (captions drawn per image, 10% empty prompts)', { condition: 'text', textEncoder: 'scratch', textDim: 8, textLayers: 1, textHeads: 2 }],
   ] as [string, Partial<TrainConfig>][]) {
     it(`resumes exactly: ${name}`, async () => {

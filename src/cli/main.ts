@@ -76,6 +76,9 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           .option('prediction', { type: 'string', choices: ['v', 'eps', 'x0'], default: d.prediction, describe: 'what the network predicts: v = sqrt(abar) eps - sqrt(1 - abar) x0 (Salimans & Ho 2022), the noise eps (Ho et al. 2020), or x0' })
           .option('loss-weighting', { type: 'string', choices: ['min-snr', 'none'], default: d.lossWeighting, describe: 'weight each timestep\'s loss by min-SNR-gamma (Hang et al. 2023) or not at all' })
           .option('snr-gamma', { type: 'number', default: d.snrGamma, describe: 'gamma of --loss-weighting min-snr' })
+          .option('t-sampling', { type: 'string', choices: ['uniform', 'log-snr-normal'], default: d.timestepSampling, describe: 'where training draws t from: uniform over 0..T-1 (Ho et al. 2020), or ln SNR(t) ~ N(mean, std^2), which spends more images on the middle of the process (Karras et al. 2022: mean 2.4, std 2.4; Esser et al. 2024: mean 0, std 2)' })
+          .option('t-log-snr-mean', { type: 'number', default: d.tLogSnrMean, describe: 'with --t-sampling log-snr-normal: the mean of ln SNR(t)' })
+          .option('t-log-snr-std', { type: 'number', default: d.tLogSnrStd, describe: 'with --t-sampling log-snr-normal: the standard deviation of ln SNR(t)' })
           .option('condition', { type: 'string', choices: [...CONDITION_KINDS], default: d.condition, describe: 'class: the UNet is told each digit\'s class; text: a caption made from it ("seven", "a handwritten 7", ...), read through cross-attention by a text encoder (see --text-encoder); none: unconditional DDPM. class and text sample with classifier-free guidance' })
           .option('cond-dropout', { type: 'number', default: d.condDropout, describe: 'with --condition class or text: share of training images whose condition is replaced by the null one (the null class, the empty prompt)' })
           .option('guidance', { type: 'number', default: d.guidance, describe: 'with --condition class or text: guidance scale w of the sample grids (0 = unconditional, 1 = conditional, > 1 = guided)' })
@@ -112,7 +115,7 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           dataset: a.dataset as string, limit: a.limit as number, model: a.model as string, latent: (a.latent as string | undefined) ?? '', imageSize: a['image-size'] as number, steps: a.steps as number,
           batchSize: a['batch-size'] as number, lr: a.lr as number, warmup: a.warmup as number, emaDecay: a['ema-decay'] as number,
           lrDecay: a['lr-decay'] as TrainConfig['lrDecay'], prediction: a.prediction as TrainConfig['prediction'],
-          lossWeighting: a['loss-weighting'] as TrainConfig['lossWeighting'], snrGamma: a['snr-gamma'] as number,
+          lossWeighting: a['loss-weighting'] as TrainConfig['lossWeighting'], snrGamma: a['snr-gamma'] as number, timestepSampling: a['t-sampling'] as TrainConfig['timestepSampling'], tLogSnrMean: a['t-log-snr-mean'] as number, tLogSnrStd: a['t-log-snr-std'] as number,
           condition: a.condition as TrainConfig['condition'], condDropout: a['cond-dropout'] as number, guidance: a.guidance as number,
           textEncoder: a['text-encoder'] as TrainConfig['textEncoder'], clipModel: a['clip-model'] as string,
           textDim: a['text-dim'] as number, textLayers: a['text-layers'] as number, textHeads: a['text-heads'] as number,

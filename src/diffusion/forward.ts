@@ -6,6 +6,7 @@ import { Generator, defaultGenerator } from '../random';
 import { Tensor } from '../tensor';
 import type { NoiseSchedule } from './schedule';
 import { EPS_OBJECTIVE, predictionTarget, weightedMse, type Objective } from './objective';
+import type { TimestepSampler } from './timesteps';
 
 /**
  * A network that predicts the noise in x_t: eps_theta(x_t, t), with t a [B] tensor of
@@ -47,9 +48,13 @@ export interface LossResult {
   noisy: Tensor;
 }
 
-/** Draw what Algorithm 1 draws for a batch: t ~ Uniform({0..T-1}) per image, then eps ~ N(0, I). */
-export function drawTimestepsAndNoise(schedule: NoiseSchedule, shape: number[], generator: Generator = defaultGenerator): { t: Int32Array; noise: Tensor } {
-  const t = Int32Array.from({ length: shape[0] }, () => generator.randint(schedule.T));
+/**
+ * Draw what Algorithm 1 draws for a batch: t ~ Uniform({0..T-1}) per image (or from
+ * `timesteps`, timesteps.ts), then eps ~ N(0, I).
+ */
+export function drawTimestepsAndNoise(schedule: NoiseSchedule, shape: number[], generator: Generator = defaultGenerator, timesteps?: TimestepSampler): { t: Int32Array; noise: Tensor } {
+  if (timesteps && timesteps.T !== schedule.T) throw new Error(`drawTimestepsAndNoise: the timestep sampler is for T = ${timesteps.T}, the schedule has T = ${schedule.T}`);
+  const t = Int32Array.from({ length: shape[0] }, () => (timesteps ? timesteps.draw(generator) : generator.randint(schedule.T)));
   const noise = randn(shape, { generator });
   return { t, noise };
 }

@@ -2,3 +2,4 @@ export * from './schedule';
 export * from './forward';
 export * from './samplers';
 export * from './objective';
+export * from './timesteps';

@@ -2,7 +2,7 @@
  * One optimizer step of DDPM training (Ho et al. 2020, Algorithm 1), shared by the command
  * line's trainer (trainer.ts) and the browser playground, so both train with the same code:
  *
- *   t ~ Uniform({0..T-1}), eps ~ N(0, I)       drawTimestepsAndNoise
+ *   t ~ Uniform({0..T-1}) (or timesteps' p(t)), eps ~ N(0, I)   drawTimestepsAndNoise
  *   the class (or, for condDropout of them, the null class)   conditioner.training
  *   loss = w(t) |target(x0, eps, t) - net(x_t, t, class)|^2   accumulateGradients
  *   clip the gradient's global norm, Adam, then the EMA of the weights
@@ -14,6 +14,7 @@ import { tensor } from '../creation';
 import { drawTimestepsAndNoise } from '../diffusion/forward';
 import type { Objective } from '../diffusion/objective';
 import type { NoiseSchedule } from '../diffusion/schedule';
+import type { TimestepSampler } from '../diffusion/timesteps';
 import type { UNet } from '../nn/unet';
 import { clipGradNorm } from '../optim/clip';
 import type { EMA } from '../optim/ema';
@@ -30,6 +31,8 @@ export interface StepParts {
   /** null: an unconditional run */
   conditioner: Conditioner | null;
   objective: Objective;
+  /** where t is drawn from (timesteps.ts); absent: uniform, as Algorithm 1 */
+  timesteps?: TimestepSampler;
   /** draws t, the noise and the dropped conditions */
   generator: Generator;
   /** share of images trained with the null condition (classifier-free guidance) */
@@ -61,7 +64,7 @@ export interface StepOutcome {
 export function optimizationStep(p: StepParts, batch: StepBatch, lr: number): StepOutcome {
   const x0 = tensor(batch.images, batch.shape); // [B, C, H, W] in [-1, 1]
   p.optimizer.lr = lr;
-  const { t, noise } = drawTimestepsAndNoise(p.schedule, x0.shape, p.generator);
+  const { t, noise } = drawTimestepsAndNoise(p.schedule, x0.shape, p.generator, p.timesteps);
   const labels = p.conditioner?.training(batch.labels!, p.condDropout, p.generator);
   p.optimizer.zeroGrad();
   const loss = p.parallel

@@ -31,6 +31,7 @@ import { loadClip, shippedClipPath } from '../clip/train';
 import type { TextEncoderConfig } from '../nn/text-encoder';
 import { DataParallel } from './parallel';
 import { optimizationStep, type StepParts } from './step';
+import { TIMESTEP_SAMPLINGS, TimestepSampler, type TimestepSamplingKind } from '../diffusion/timesteps';
 import type { Sampler } from '../diffusion/samplers';
 import { NoiseSchedule, type BetaSchedule } from '../diffusion/schedule';
 import { writeGridPng } from '../image/png';
@@ -78,6 +79,13 @@ export interface TrainConfig {
   /** how the loss weights timesteps: 'none' or 'min-snr' (Hang et al. 2023), with snrGamma */
   lossWeighting: LossWeighting;
   snrGamma: number;
+  /**
+   * where training draws t from (diffusion/timesteps.ts): 'uniform' (Ho et al. 2020) or
+   * 'log-snr-normal', ln SNR(t) ~ N(tLogSnrMean, tLogSnrStd^2) (EDM's and SD3's choices on one scale)
+   */
+  timestepSampling: TimestepSamplingKind;
+  tLogSnrMean: number;
+  tLogSnrStd: number;
   /**
    * 'none' (unconditional), 'class' (a class embedding in the UNet) or 'text' (captions made
    * from the labels, read by a text encoder trained with the UNet through cross-attention)
@@ -154,6 +162,9 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   prediction: 'v',
   lossWeighting: 'min-snr',
   snrGamma: 5,
+  timestepSampling: 'uniform',
+  tLogSnrMean: 0,
+  tLogSnrStd: 2,
   condition: 'class',
   textEncoder: 'clip',
   clipModel: '',
@@ -349,6 +360,9 @@ export function validateTrainConfig(cfg: TrainConfig): void {
   if (!PREDICTIONS.includes(cfg.prediction)) throw new Error(`train: --prediction must be one of ${PREDICTIONS.join(', ')}, got ${cfg.prediction}`);
   if (!LOSS_WEIGHTINGS.includes(cfg.lossWeighting)) throw new Error(`train: --loss-weighting must be one of ${LOSS_WEIGHTINGS.join(', ')}, got ${cfg.lossWeighting}`);
   if (!(cfg.snrGamma > 0)) throw new Error(`train: --snr-gamma must be > 0, got ${cfg.snrGamma}`);
+  if (!TIMESTEP_SAMPLINGS.includes(cfg.timestepSampling)) throw new Error(`train: --t-sampling must be one of ${TIMESTEP_SAMPLINGS.join(', ')}, got ${cfg.timestepSampling}`);
+  if (!Number.isFinite(cfg.tLogSnrMean)) throw new Error(`train: --t-log-snr-mean must be a finite number, got ${cfg.tLogSnrMean}`);
+  if (!(cfg.tLogSnrStd > 0 && Number.isFinite(cfg.tLogSnrStd))) throw new Error(`train: --t-log-snr-std must be a finite number > 0, got ${cfg.tLogSnrStd}`);
   if (!CONDITION_KINDS.includes(cfg.condition)) throw new Error(`train: --condition must be one of ${CONDITION_KINDS.join(', ')}, got ${cfg.condition}`);
   if (cfg.condition === 'text') {
     if (!TEXT_ENCODER_STARTS.includes(cfg.textEncoder)) throw new Error(`train: --text-encoder must be one of ${TEXT_ENCODER_STARTS.join(', ')}, got ${cfg.textEncoder}`);
@@ -508,14 +522,15 @@ async function runTraining(cfg: TrainConfig, hooks: TrainHooks): Promise<TrainRe
   const progress = new ProgressBar({ total: cfg.steps, batchSize: cfg.batchSize, stream: hooks.stream, logEvery: cfg.logEvery, startStep: step });
   progress.setState(resumedExtra.smoothing);
   progress.log(`training ${modelName} (${model.numParameters().toLocaleString('en-US')} parameters) on ${dataset.name} (${dataset.n} ${space ? `latents ${c}x${h}x${w}, scaled by ${space.info.scale.toPrecision(4)}, of images ${pc}x${ph}x${pw}` : `images ${c}x${h}x${w}`}), backend ${getBackend().name}${cfg.workers > 1 ? ` x ${cfg.workers} threads` : ''}, steps ${step}..${cfg.steps}, batch ${cfg.batchSize}`);
-  progress.log(`  predicting ${cfg.prediction}, loss weighting ${cfg.lossWeighting === 'min-snr' ? `min-SNR-${cfg.snrGamma}` : 'none'}, lr ${cfg.lr} ${cfg.lrDecay === 'cosine' ? 'decaying to 0 (cosine)' : 'constant'} after ${cfg.warmup} warmup steps, ${conditioner?.kind === 'class' ? `class-conditional (${numClasses} classes, ${cfg.condDropout * 100}% dropped to the null class; grids at guidance ${cfg.guidance})` : ''}` +
+  progress.log(`  predicting ${cfg.prediction}, loss weighting ${cfg.lossWeighting === 'min-snr' ? `min-SNR-${cfg.snrGamma}` : 'none'}${cfg.timestepSampling === 'uniform' ? '' : `, t drawn with ln SNR ~ N(${cfg.tLogSnrMean}, ${cfg.tLogSnrStd}^2)`}, lr ${cfg.lr} ${cfg.lrDecay === 'cosine' ? 'decaying to 0 (cosine)' : 'constant'} after ${cfg.warmup} warmup steps, ${conditioner?.kind === 'class' ? `class-conditional (${numClasses} classes, ${cfg.condDropout * 100}% dropped to the null class; grids at guidance ${cfg.guidance})` : ''}` +
     `${conditioner instanceof TextConditioner ? `text-conditional (${conditioner.tokenizer.size - 3} words, prompts of up to ${conditioner.length - 1}; text encoder ${model.textEncoder!.config.layers} blocks of width ${model.textEncoder!.config.dim}, ${cfg.textEncoder === 'clip' ? `the frozen text tower of ${cfg.clipModel || 'the shipped CLIP model'}` : cfg.textEncoder === 'clip-tuned' ? `from the text tower of ${cfg.clipModel || 'the shipped CLIP model'}, trained on` : 'trained from scratch'}; ${cfg.condDropout * 100}% empty prompts; grids at guidance ${cfg.guidance})` : ''}${conditioner ? '' : 'unconditional'}`);
   let lastLoss = NaN;
   let stopped: TrainResult['stopped'] = 'done';
-  const stepParts: StepParts = { model, optimizer, ema, schedule, conditioner, objective, generator, condDropout: cfg.condDropout, gradClip: cfg.gradClip, microBatch: cfg.microBatch, parallel };
+  const timesteps = new TimestepSampler(schedule, { kind: cfg.timestepSampling, logSnrMean: cfg.tLogSnrMean, logSnrStd: cfg.tLogSnrStd });
+  const stepParts: StepParts = { model, optimizer, ema, schedule, conditioner, objective, timesteps, generator, condDropout: cfg.condDropout, gradClip: cfg.gradClip, microBatch: cfg.microBatch, parallel };
   try {
     while (step < cfg.steps) {
-      // Algorithm 1 (step.ts): t ~ Uniform({0..T-1}), eps ~ N(0, I); the loss regresses the output onto the objective's target (eps, v or x0), weighted per t;
+      // Algorithm 1 (step.ts): t ~ Uniform({0..T-1}) (or --t-sampling's p(t)), eps ~ N(0, I); the loss regresses the output onto the objective's target (eps, v or x0), weighted per t;
       // classifier-free guidance's training: the class, or for condDropout of the images the null class
       const outcome = optimizationStep(stepParts, loader.next(), lrAt(step));
       lastLoss = outcome.loss;
