@@ -25,6 +25,7 @@
  */
 import { erf } from '../backend/ref/elementwise';
 import type { Generator } from '../random';
+import { snr } from './objective';
 import type { NoiseSchedule } from './schedule';
 
 export const TIMESTEP_SAMPLINGS = ['uniform', 'log-snr-normal'] as const;
@@ -40,10 +41,9 @@ export interface TimestepSampling {
 /** Algorithm 1's t ~ Uniform({0..T-1}) (the lambda parameters are unused). */
 export const UNIFORM_TIMESTEPS: Readonly<TimestepSampling> = { kind: 'uniform', logSnrMean: 0, logSnrStd: 2 };
 
-/** lambda(t) = ln(abar_t / (1 - abar_t)), the log signal-to-noise ratio of x_t. */
+/** lambda(t) = ln SNR(t) = ln(abar_t / (1 - abar_t)), the log signal-to-noise ratio of x_t. */
 export function logSnr(schedule: NoiseSchedule, t: number): number {
-  const abar = schedule.alphasCumprod[t];
-  return Math.log(abar) - Math.log1p(-abar);
+  return Math.log(snr(schedule, t));
 }
 
 /** The standard normal CDF. */
@@ -71,13 +71,11 @@ export function timestepProbabilities(schedule: NoiseSchedule, sampling: Timeste
 
 /** Draws training timesteps from a TimestepSampling, with the run's generator. */
 export class TimestepSampler {
-  readonly sampling: TimestepSampling;
   readonly T: number;
   /** cumulative probabilities: cumulative[t] = p(0) + ... + p(t) (null for uniform) */
   private readonly cumulative: Float64Array | null;
 
   constructor(schedule: NoiseSchedule, sampling: TimestepSampling = UNIFORM_TIMESTEPS) {
-    this.sampling = { ...sampling };
     this.T = schedule.T;
     if (sampling.kind === 'uniform') {
       this.cumulative = null;
