@@ -6,14 +6,15 @@
  *                       over the (oy, ox) with oy*sH - pH + ky = iy and ox*sW - pW + kx = ix
  *   dw[co, ci, ky, kx] = sum_{b, oy, ox} x[b, ci, oy*sH - pH + ky, ox*sW - pW + kx] * dy[b, co, oy, ox]
  *
- * (x is 0 outside the image.) The forward and input-gradient kernels use the 4-row register
- * tiles of tiles.ts over a channel axis, on thread.y: the 4 channels share every read of the
- * pixel operand, and the weight reads depend only on thread.y and loop counters, so on webasm
- * a SIMD quad of 4 pixels loads them once. The weight gradient (conv2dBackwardWeightT, further
- * down) tiles 4 weight columns the same way, over a channels-last dy. Reads outside the image are moved to a real pixel and replaced
- * by 0 with a select (multiplying by 0 would turn an Inf next to the border into NaN).
- * Outside the image the read goes to the image's first pixel: `inside ? iy*w + ix : 0` ran
- * 30% faster on webasm than clamping iy and ix with Math.min/Math.max (1.95 against 1.5 GFLOP/s).
+ * (x is 0 outside the image.) Every form is one template, a stride-1 correlation over a
+ * zero-padded input with its taps unrolled (paddedConvSource, below): the forward conv of
+ * stride 1 as it is, a strided forward conv on its input split into stride phases, and every
+ * backward-input conv one output phase at a time. The forward and input-gradient kernels use
+ * the 4-row register tiles of tiles.ts over a channel axis, on thread.y: the 4 channels share
+ * every read of the pixel operand, and the weight reads depend only on thread.y and loop
+ * counters, so on webasm a SIMD quad of 4 pixels loads them once. The weight gradient
+ * (conv2dBackwardWeightT, further down) tiles 4 weight columns the same way, over a
+ * channels-last dy.
  *
  * Direct rather than im2col + matmul: measured on this machine (webasm, 8x32x28x28, 3x3,
  * 32 -> 32) direct ran at 2.45 GFLOP/s, im2col + tiled matmul at 1.8, and im2col needs a
@@ -23,134 +24,8 @@
 import type { Conv2dParams } from '../src/backend/backend';
 import { floorDivSource, type KernelSpec, type KernelThis } from './kernel';
 
-type ConvConstants = {
-  cin: number;
-  h: number;
-  w: number;
-  cout: number;
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  ph: number;
-  pw: number;
-  oh: number;
-  ow: number;
-  /** h * w, oh * ow, kh * kw, cin * kh * kw */
-  hw: number;
-  ohw: number;
-  khw: number;
-  ckk: number;
-  n: number;
-};
-
-function convConstants(p: Conv2dParams): ConvConstants {
-  return {
-    cin: p.cin, h: p.h, w: p.w, cout: p.cout, kh: p.kh, kw: p.kw, sh: p.strideH, sw: p.strideW, ph: p.padH, pw: p.padW, oh: p.oh, ow: p.ow,
-    hw: p.h * p.w, ohw: p.oh * p.ow, khw: p.kh * p.kw, ckk: p.cin * p.kh * p.kw, n: p.n,
-  };
-}
-
-/** Thread (x, y, z) = (output pixel oy*ow + ox, output-channel tile, image). */
-function conv2dForward(this: KernelThis<ConvConstants>, x: Float32Array, w: Float32Array): number[] {
-  const pixel = this.thread.x;
-  let oy = Math.floor((pixel + 0.5) / this.constants.ow);
-  if (pixel - oy * this.constants.ow < 0) {
-    oy = oy - 1;
-  }
-  if (pixel - oy * this.constants.ow >= this.constants.ow) {
-    oy = oy + 1;
-  }
-  const ox = pixel - oy * this.constants.ow;
-  const co0 = this.thread.y * 4;
-  const w0 = co0 * this.constants.ckk;
-  const w1 = Math.min(co0 + 1, this.constants.cout - 1) * this.constants.ckk;
-  const w2 = Math.min(co0 + 2, this.constants.cout - 1) * this.constants.ckk;
-  const w3 = Math.min(co0 + 3, this.constants.cout - 1) * this.constants.ckk;
-  const image = this.thread.z * this.constants.cin * this.constants.hw;
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  for (let ky = 0; ky < this.constants.kh; ky++) {
-    const iy = oy * this.constants.sh - this.constants.ph + ky;
-    for (let kx = 0; kx < this.constants.kw; kx++) {
-      const ix = ox * this.constants.sw - this.constants.pw + kx;
-      const inside = iy >= 0 && iy < this.constants.h && ix >= 0 && ix < this.constants.w ? 1 : 0;
-      const at = image + (inside > 0 ? iy * this.constants.w + ix : 0);
-      const tap = ky * this.constants.kw + kx;
-      for (let ci = 0; ci < this.constants.cin; ci++) {
-        const v = inside > 0 ? x[at + ci * this.constants.hw] : 0;
-        const wAt = ci * this.constants.khw + tap;
-        s0 += v * w[w0 + wAt];
-        s1 += v * w[w1 + wAt];
-        s2 += v * w[w2 + wAt];
-        s3 += v * w[w3 + wAt];
-      }
-    }
-  }
-  return [s0, s1, s2, s3];
-}
-
-/**
- * Thread (x, y, z) = (input pixel iy*w + ix, input-channel tile, image). The output pixel that
- * tap (ky, kx) maps onto (iy, ix) is oy = (iy + pH - ky) / sH, when that divides exactly and
- * lands inside dy. (Small integers: the float division is exact enough without correction.)
- */
-function conv2dBackwardInput(this: KernelThis<ConvConstants>, gy: Float32Array, w: Float32Array): number[] {
-  const pixel = this.thread.x;
-  let iy = Math.floor((pixel + 0.5) / this.constants.w);
-  if (pixel - iy * this.constants.w < 0) {
-    iy = iy - 1;
-  }
-  if (pixel - iy * this.constants.w >= this.constants.w) {
-    iy = iy + 1;
-  }
-  const ix = pixel - iy * this.constants.w;
-  const ci0 = this.thread.y * 4;
-  const c0 = ci0 * this.constants.khw;
-  const c1 = Math.min(ci0 + 1, this.constants.cin - 1) * this.constants.khw;
-  const c2 = Math.min(ci0 + 2, this.constants.cin - 1) * this.constants.khw;
-  const c3 = Math.min(ci0 + 3, this.constants.cin - 1) * this.constants.khw;
-  const image = this.thread.z * this.constants.cout * this.constants.ohw;
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  for (let ky = 0; ky < this.constants.kh; ky++) {
-    const ty = iy + this.constants.ph - ky;
-    const oy = Math.floor((ty + 0.5) / this.constants.sh);
-    for (let kx = 0; kx < this.constants.kw; kx++) {
-      const tx = ix + this.constants.pw - kx;
-      const ox = Math.floor((tx + 0.5) / this.constants.sw);
-      const hit = ty >= 0 && oy * this.constants.sh == ty && oy < this.constants.oh && tx >= 0 && ox * this.constants.sw == tx && ox < this.constants.ow ? 1 : 0;
-      const at = image + (hit > 0 ? oy * this.constants.ow + ox : 0);
-      const tap = ky * this.constants.kw + kx;
-      for (let co = 0; co < this.constants.cout; co++) {
-        const g = hit > 0 ? gy[at + co * this.constants.ohw] : 0;
-        const wAt = co * this.constants.ckk + tap;
-        s0 += g * w[wAt + c0];
-        s1 += g * w[wAt + c1];
-        s2 += g * w[wAt + c2];
-        s3 += g * w[wAt + c3];
-      }
-    }
-  }
-  return [s0, s1, s2, s3];
-}
-
-/** Called with (x, w). */
-export function conv2dForwardSpec(p: Conv2dParams): KernelSpec {
-  return { name: 'conv2d.forward', source: conv2dForward, output: [p.oh * p.ow, Math.ceil(p.cout / 4), p.n], constants: convConstants(p), tile4: { rows: p.cout } };
-}
-
-/** Called with (gy, w). */
-export function conv2dBackwardInputSpec(p: Conv2dParams): KernelSpec {
-  return { name: 'conv2d.backwardInput', source: conv2dBackwardInput, output: [p.h * p.w, Math.ceil(p.cin / 4), p.n], constants: convConstants(p), tile4: { rows: p.cin } };
-}
-
 // ---------------------------------------------------------------------------------------------
-// Stride-1 convolutions on a padded input, written for vector code (issue 7).
+// Convolutions on a padded input, written for vector code (issues 7 and 12).
 //
 // The input is padded once per call (pad2d): xp [planes, hp, wp], zeros around the image, so
 // the kernels need no bounds tests. A thread's x is its position on the padded row grid,
@@ -163,27 +38,32 @@ export function conv2dBackwardInputSpec(p: Conv2dParams): KernelSpec {
 // every read is inside xp. The taps are unrolled into the source (one template per kernel
 // size, padded width and weight order), with their offsets as literals.
 //
-// Backward-input is the same kernel: dx is the full correlation of dy, padded by
-// (kh - 1 - ph, kw - 1 - pw), with the weights flipped and cin/cout swapped.
+// Stride s > 1, forward. Lanes 4 outputs apart would read inputs 4s apart: no vector load.
+// So the padded input is first split into its s_H * s_W stride phases (spaceToDepthSpec):
+// plane (a, b) of a channel holds the padded pixels (i*sH + a, j*sW + b). Tap (ky, kx) =
+// (m*sH + a, n*sW + b) of output (oy, ox) reads pixel ((oy + m)*sH + a, (ox + n)*sW + b),
+// which is (oy + m, ox + n) of plane (a, b): a stride-1 read again, one vector load for 4
+// outputs, and the taps stay the conv's own kh * kw (no zero taps are added).
+//
+// Backward-input, stride 1: dx is the full correlation of dy, padded by (kh - 1 - ph,
+// kw - 1 - pw), with the weights flipped and cin/cout swapped. Stride s > 1: write
+// iy + pH = q*sH + r (0 <= r < sH). The taps that reach dx row iy are ky = r + m*sH, from
+// dy row oy = q - m, so output phase r of dx (rows q*sH + r - pH) is a stride-1 correlation
+// of dy over m with weight taps r, r + sH, r + 2 sH, ... (the same in x). Each of the
+// s_H * s_W phases is one kernel call over dy padded by ceil(k/s) - 1 (backwardInputPhase),
+// summing only the taps that exist, and interleavePhasesSpec puts the phases back in place.
+// The zero-dilated form (dy with s - 1 zeros between its pixels, then a stride-1 conv) does
+// s_H * s_W times the multiply-adds, 3 of 4 of them by zeros at stride 2.
+//
 // Backward-weight puts the output channel on thread.x, reading dy transposed to
 // [n, oh * ow, cout] (4 consecutive channels: one vector load) and the padded input as splats,
 // 4 weight columns (ci, ky, kx) per thread; sumSlicesT adds the batch slices and transposes
 // [ckk, cout] back to [cout, ckk].
 // ---------------------------------------------------------------------------------------------
 
-/**
- * Output [wp, hp, planes]: xp[z][y][x] = x[z][(y - ph) / sh][(x - pw) / sw] where both divide
- * exactly and land inside x, else 0: zero padding (sh = sw = 1), or the zero-dilated,
- * padded dy of a strided conv's backward-input. (Small integers: a float division by sh is
- * exact enough to test.)
- */
-function pad2d(this: KernelThis<{ h: number; w: number; ph: number; pw: number; sh: number; sw: number; hw: number }>, x: Float32Array): number {
-  const tx = this.thread.x - this.constants.pw;
-  const ty = this.thread.y - this.constants.ph;
-  const ix = Math.floor((tx + 0.5) / this.constants.sw);
-  const iy = Math.floor((ty + 0.5) / this.constants.sh);
-  const inside = tx >= 0 && ty >= 0 && ix * this.constants.sw == tx && iy * this.constants.sh == ty && ix < this.constants.w && iy < this.constants.h ? 1 : 0;
-  return inside > 0 ? x[this.thread.z * this.constants.hw + (inside > 0 ? iy * this.constants.w + ix : 0)] : 0;
+/** Called with (x [planes, h, w]); gives [planes, hp, wp]: x at offset (ph, pw), zeros around it. */
+export function pad2dSpec(planes: number, h: number, w: number, ph: number, pw: number, hp = h + 2 * ph, wp = paddedPitch(w + 2 * pw)): KernelSpec {
+  return { name: 'conv2d.pad', source: zeroPad2d, output: [wp, hp, planes], constants: { h, w, ph, pw, hw: h * w } };
 }
 
 /**
@@ -198,14 +78,8 @@ export function paddedPitch(width: number): number {
   return (aligned - width) * 10 <= width ? aligned : width;
 }
 
-/** Called with (x [planes, h, w]); gives [planes, hp, wp]: x dilated by (sh, sw) at offset (ph, pw). */
-export function pad2dSpec(planes: number, h: number, w: number, ph: number, pw: number, hp = h + 2 * ph, wp = paddedPitch(w + 2 * pw), sh = 1, sw = 1): KernelSpec {
-  const source = sh === 1 && sw === 1 ? zeroPad2d : pad2d;
-  return { name: 'conv2d.pad', source, output: [wp, hp, planes], constants: { h, w, ph, pw, sh, sw, hw: h * w } };
-}
-
 /**
- * pad2d without dilation: no divisions. Inside the image rows (a branch every lane of a webasm
+ * Zero padding, without divisions. Inside the image rows (a branch every lane of a webasm
  * SIMD quad agrees on) the read is `x[this.thread.x + row start - pw]`, one vector load of 4
  * consecutive floats; lanes in the left and right padding read a neighbour (or a few floats
  * past the end of x, on the last row) and are replaced by 0. The first row of the first plane,
@@ -230,9 +104,10 @@ export interface PaddedConv {
   /** channels summed over, and channels produced */
   cin: number;
   cout: number;
-  /** padded input plane */
+  /** padded input plane (of one stride phase, with `phases`) */
   hp: number;
   wp: number;
+  /** the tap grid */
   kh: number;
   kw: number;
   /** output rows and real columns */
@@ -245,24 +120,62 @@ export interface PaddedConv {
   flip: boolean;
   /** a third argument, bias [cout], added to each output channel (it starts the channel's sum) */
   bias?: boolean;
+  /**
+   * A strided forward conv on its input's stride phases (spaceToDepthSpec): each channel of xp
+   * holds sH * sW planes of [hp, wp], and tap (ky, kx) reads plane (ky % sH) * sW + kx % sW at
+   * (floor(ky / sH), floor(kx / sW)). Absent: one plane, tap (ky, kx) at (ky, kx).
+   */
+  phases?: { sh: number; sw: number };
+  /**
+   * One output phase (rh, rw) of a strided backward-input (backwardInputPhase): grid tap (ny, nx)
+   * multiplies weight tap (ky, kx) = (rh + (kh - 1 - ny) * sH, rw + (kw - 1 - nx) * sW) of the
+   * conv's kh0 x kw0 kernel, t' = ky * kw0 + kx, and is left out where that is outside the kernel.
+   */
+  phaseOf?: { sh: number; sw: number; rh: number; rw: number; kh0: number; kw0: number };
+}
+
+/** One unrolled tap: where it reads xp (from its cell's position in the channel) and which weight tap t' it multiplies. */
+interface Tap {
+  xoff: number;
+  t: number;
+}
+
+/** The taps a PaddedConv sums, one list per row of its tap grid (a row's reads are loaded together). */
+export function paddedTaps(c: PaddedConv): Tap[][] {
+  const rows: Tap[][] = [];
+  for (let ky = 0; ky < c.kh; ky++) {
+    const row: Tap[] = [];
+    for (let kx = 0; kx < c.kw; kx++) {
+      if (c.phases) {
+        const { sh, sw } = c.phases;
+        const plane = (ky % sh) * sw + (kx % sw);
+        row.push({ xoff: plane * c.hp * c.wp + Math.floor(ky / sh) * c.wp + Math.floor(kx / sw), t: ky * c.kw + kx });
+      } else if (c.phaseOf) {
+        const { sh, sw, rh, rw, kh0, kw0 } = c.phaseOf;
+        const wy = rh + (c.kh - 1 - ky) * sh;
+        const wx = rw + (c.kw - 1 - kx) * sw;
+        if (wy < kh0 && wx < kw0) row.push({ xoff: ky * c.wp + kx, t: wy * kw0 + wx });
+      } else {
+        const k = ky * c.kw + kx;
+        row.push({ xoff: ky * c.wp + kx, t: c.flip ? c.kh * c.kw - 1 - k : k });
+      }
+    }
+    if (row.length > 0) rows.push(row);
+  }
+  return rows;
 }
 
 function paddedConvSource(c: PaddedConv): string {
-  const taps: string[] = [];
-  for (let ky = 0; ky < c.kh; ky++) {
-    const xs: string[] = [];
-    for (let kx = 0; kx < c.kw; kx++) {
-      const k = ky * c.kw + kx;
-      const xoff = ky * c.wp + kx;
-      taps.push(`    const x${k} = xp[this.thread.x + xc${xoff > 0 ? ` + ${xoff}` : ''}];`);
-      xs.push(String(k));
-    }
-    for (const k of xs) {
-      const kk = Number(k);
-      const t = c.flip ? c.kh * c.kw - 1 - kk : kk;
-      // even taps into s, odd into u: two independent chains of multiply-adds per channel
-      for (let r = 0; r < 4; r++) taps.push(`    ${kk % 2 ? 'u' : 's'}${r} += w[a${r}${t > 0 ? ` + ${t}` : ''}] * x${k};`);
-    }
+  const lines: string[] = [];
+  let k = 0;
+  for (const row of paddedTaps(c)) {
+    const first = k;
+    for (const tap of row) lines.push(`    const x${k} = xp[this.thread.x + xc${tap.xoff > 0 ? ` + ${tap.xoff}` : ''}];`), k++;
+    // even taps into s, odd into u: two independent chains of multiply-adds per channel
+    row.forEach((tap, i) => {
+      const j = first + i;
+      for (let r = 0; r < 4; r++) lines.push(`    ${j % 2 ? 'u' : 's'}${r} += w[a${r}${tap.t > 0 ? ` + ${tap.t}` : ''}] * x${j};`);
+    });
   }
   // the bias starts the sums: nothing more stays live through the channel loop
   const sums = [0, 1, 2, 3].map((r) => `  let s${r} = ${c.bias ? `bias[c${r}]` : '0'};`).join('\n');
@@ -288,7 +201,7 @@ ${sums}
     const a1 = wc + w1;
     const a2 = wc + w2;
     const a3 = wc + w3;
-${taps.join('\n')}
+${lines.join('\n')}
   }
   return [s0 + u0, s1 + u1, s2 + u2, s3 + u3];
 }`;
@@ -297,14 +210,17 @@ ${taps.join('\n')}
 /** Called with (xp, w), or (xp, w, bias) for a PaddedConv with bias; a tile grid over the padded rows (tile4.pitch), see tiles.ts. */
 export function paddedConvSpec(name: string, c: PaddedConv): KernelSpec {
   const x = (c.oh - 1) * c.wp + c.ow;
+  const planes = c.phases ? c.phases.sh * c.phases.sw : 1;
+  const ph = c.phaseOf;
   return {
     name,
     source: paddedConvSource(c),
     output: [x, Math.ceil(c.cout / 4), c.n],
     constants: {
-      cin: c.cin, cout: c.cout, coutLast: c.cout - 1, hpwp: c.hp * c.wp, imgStride: c.cin * c.hp * c.wp, wOut: c.wOut, wIn: c.wIn,
+      cin: c.cin, cout: c.cout, coutLast: c.cout - 1, hpwp: planes * c.hp * c.wp, imgStride: c.cin * planes * c.hp * c.wp, wOut: c.wOut, wIn: c.wIn,
       // baked into the source as literals; here for the cache key
       wp: c.wp, kh: c.kh, kw: c.kw, flip: c.flip ? 1 : 0, bias: c.bias ? 1 : 0,
+      sh: c.phases?.sh ?? ph?.sh ?? 1, sw: c.phases?.sw ?? ph?.sw ?? 1, rh: ph?.rh ?? 0, rw: ph?.rw ?? 0, kh0: ph?.kh0 ?? 0, kw0: ph?.kw0 ?? 0,
     },
     tile4: { rows: c.cout, width: c.ow, pitch: c.wp },
   };
@@ -316,7 +232,52 @@ export function forwardPadded(p: Conv2dParams): PaddedConv {
 }
 
 /**
- * The backward-input conv (any stride): dy dilated by the stride and padded by
+ * A strided forward conv as a PaddedConv over its input's stride phases: a phase plane needs
+ * oh + ceil(kh / sH) - 1 rows and ow + ceil(kw / sW) - 1 real columns (tap (ky, kx) reads
+ * (oy + floor(ky / sH), ox + floor(kx / sW)) of its plane).
+ */
+export function forwardPhased(p: Conv2dParams): PaddedConv {
+  const hp = p.oh + Math.ceil(p.kh / p.strideH) - 1;
+  const wp = paddedPitch(p.ow + Math.ceil(p.kw / p.strideW) - 1);
+  return { n: p.n, cin: p.cin, cout: p.cout, hp, wp, kh: p.kh, kw: p.kw, oh: p.oh, ow: p.ow, wOut: p.cin * p.kh * p.kw, wIn: p.kh * p.kw, flip: false, phases: { sh: p.strideH, sw: p.strideW } };
+}
+
+/**
+ * Output [wp, hp, planes * sh * sw]: plane z = (plane, a * sw + b) holds pixel (i*sh + a - ph,
+ * j*sw + b - pw) of x at (i, j), 0 where that is outside x or j >= wq (the pitch's columns).
+ */
+function spaceToDepthSource(): string {
+  return `function spaceToDepth(x) {
+  const z = this.thread.z;
+  ${floorDivSource('plane', 'z', 'this.constants.phases')}
+  const phase = z - plane * this.constants.phases;
+  ${floorDivSource('a', 'phase', 'this.constants.sw')}
+  const b = phase - a * this.constants.sw;
+  const iy = this.thread.y * this.constants.sh + a - this.constants.ph;
+  const ix = this.thread.x * this.constants.sw + b - this.constants.pw;
+  const inside = iy >= 0 && iy < this.constants.h && ix >= 0 && ix < this.constants.w && this.thread.x < this.constants.wq ? 1 : 0;
+  return inside > 0 ? x[plane * this.constants.hw + (inside > 0 ? iy * this.constants.w + ix : 0)] : 0;
+}`;
+}
+
+/** Called with (x [planes, h, w]); gives the stride phases of x padded by (p.padH, p.padW), [planes, sH * sW, c.hp, c.wp], for forwardPhased's c. */
+export function spaceToDepthSpec(planes: number, p: Conv2dParams, c: PaddedConv): KernelSpec {
+  const wq = p.ow + Math.ceil(p.kw / p.strideW) - 1;
+  return {
+    name: 'conv2d.spaceToDepth',
+    source: spaceToDepthSource(),
+    output: [c.wp, c.hp, planes * p.strideH * p.strideW],
+    constants: { h: p.h, w: p.w, hw: p.h * p.w, sh: p.strideH, sw: p.strideW, phases: p.strideH * p.strideW, ph: p.padH, pw: p.padW, wq },
+  };
+}
+
+/** Whether the stride-1 forward kernel applies as it is (else: forwardPhased). */
+export function paddedForwardApplies(p: Conv2dParams): boolean {
+  return p.strideH === 1 && p.strideW === 1;
+}
+
+/**
+ * The backward-input conv of stride 1 with padding below the kernel size: dy padded by
  * (kh - 1 - ph, kw - 1 - pw) to [h + kh - 1, w + kw - 1] (pad2dSpec), weights flipped,
  * channels swapped: dx[iy, ix] = sum_{co, ky', kx'} dp[iy + ky', ix + kx'] w[co, ci, kh-1-ky', kw-1-kx'].
  */
@@ -324,14 +285,68 @@ export function backwardInputPadded(p: Conv2dParams): PaddedConv {
   return { n: p.n, cin: p.cout, cout: p.cin, hp: p.h + p.kh - 1, wp: paddedPitch(p.w + p.kw - 1), kh: p.kh, kw: p.kw, oh: p.h, ow: p.w, wOut: p.kh * p.kw, wIn: p.cin * p.kh * p.kw, flip: true };
 }
 
-/** Whether the padded forward kernel applies: stride 1. */
-export function paddedForwardApplies(p: Conv2dParams): boolean {
-  return p.strideH === 1 && p.strideW === 1 && p.oh > 0 && p.ow > 0;
+/** Whether backwardInputPadded applies: stride 1, padding below the kernel size (dy is padded by kh - 1 - ph). */
+export function paddedBackwardInputApplies(p: Conv2dParams): boolean {
+  return p.strideH === 1 && p.strideW === 1 && p.padH <= p.kh - 1 && p.padW <= p.kw - 1;
 }
 
-/** Whether the padded backward-input kernel applies: padding below the kernel size (dy is padded by kh - 1 - ph). */
-export function paddedBackwardInputApplies(p: Conv2dParams): boolean {
-  return p.padH <= p.kh - 1 && p.padW <= p.kw - 1 && p.oh > 0 && p.ow > 0;
+/**
+ * The phase grid of a backward-input by phases: output phase (rh, rw) holds dx at rows
+ * q*sH + rh - pH for q < qh (and the same in x), from dy padded by (mh - 1, mw - 1) at the top
+ * and left to [hp, wp], where mh = ceil(kh / sH) taps of the phase's grid reach one row.
+ */
+export function backwardInputPhaseGrid(p: Conv2dParams): { qh: number; qw: number; mh: number; mw: number; hp: number; wp: number } {
+  const mh = Math.ceil(p.kh / p.strideH);
+  const mw = Math.ceil(p.kw / p.strideW);
+  const qh = Math.floor((p.h - 1 + p.padH) / p.strideH) + 1;
+  const qw = Math.floor((p.w - 1 + p.padW) / p.strideW) + 1;
+  return { qh, qw, mh, mw, hp: qh + mh - 1, wp: paddedPitch(qw + mw - 1) };
+}
+
+/** Output phase (rh, rw) of dx as a PaddedConv over the padded dy of backwardInputPhaseGrid; null when no tap of the kernel reaches it (it is 0). */
+export function backwardInputPhase(p: Conv2dParams, rh: number, rw: number): PaddedConv | null {
+  if (rh >= p.kh || rw >= p.kw) return null;
+  const g = backwardInputPhaseGrid(p);
+  return {
+    n: p.n, cin: p.cout, cout: p.cin, hp: g.hp, wp: g.wp, kh: g.mh, kw: g.mw, oh: g.qh, ow: g.qw, wOut: p.kh * p.kw, wIn: p.cin * p.kh * p.kw, flip: false,
+    phaseOf: { sh: p.strideH, sw: p.strideW, rh, rw, kh0: p.kh, kw0: p.kw },
+  };
+}
+
+/**
+ * Output [planes * h * w]: dx[plane, iy, ix] from phase (rh, rw) = ((iy + ph) % sh, (ix + pw) % sw)
+ * at (floor((iy + ph) / sh), floor((ix + pw) / sw)) of its [planes, qh, qw] grid.
+ */
+function interleavePhasesSource(phases: number): string {
+  const args = Array.from({ length: phases }, (_, i) => `p${i}`);
+  let pick = `p${phases - 1}[at]`;
+  for (let i = phases - 2; i >= 0; i--) pick = `phase == ${i} ? p${i}[at] : ${pick}`;
+  return `function interleavePhases(${args.join(', ')}) {
+  const t = this.thread.x;
+  ${floorDivSource('plane', 't', 'this.constants.hw')}
+  const r = t - plane * this.constants.hw;
+  ${floorDivSource('iy', 'r', 'this.constants.w')}
+  const ix = r - iy * this.constants.w;
+  const uy = iy + this.constants.ph;
+  const ux = ix + this.constants.pw;
+  ${floorDivSource('qy', 'uy', 'this.constants.sh')}
+  ${floorDivSource('qx', 'ux', 'this.constants.sw')}
+  const phase = (uy - qy * this.constants.sh) * this.constants.sw + ux - qx * this.constants.sw;
+  const at = (plane * this.constants.qh + qy) * this.constants.qw + qx;
+  return ${pick};
+}`;
+}
+
+/** Called with the sH * sW phases [planes, qh, qw] of backwardInputPhase (in order rh * sW + rw); gives dx [planes, h, w]. */
+export function interleavePhasesSpec(planes: number, p: Conv2dParams): KernelSpec {
+  const g = backwardInputPhaseGrid(p);
+  const phases = p.strideH * p.strideW;
+  return {
+    name: 'conv2d.interleavePhases',
+    source: interleavePhasesSource(phases),
+    output: [planes * p.h * p.w],
+    constants: { hw: p.h * p.w, w: p.w, sh: p.strideH, sw: p.strideW, ph: p.padH, pw: p.padW, qh: g.qh, qw: g.qw },
+  };
 }
 
 type WeightTConstants = {

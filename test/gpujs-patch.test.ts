@@ -187,6 +187,7 @@ describe('[unit 3: kernels] the webasm patch: patched vs unpatched vs the refere
       { n: 2, cin: 3, h: 4, w: 20, cout: 5, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 },
       { n: 2, cin: 2, h: 5, w: 19, cout: 3, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 0, padW: 0 },
       { n: 2, cin: 3, h: 6, w: 20, cout: 4, kh: 3, kw: 3, strideH: 2, strideW: 2, padH: 1, padW: 1 },
+      { n: 2, cin: 3, h: 10, w: 9, cout: 5, kh: 2, kw: 3, strideH: 3, strideW: 2, padH: 1, padW: 0 },
     ];
     for (const c of cases) {
       const oh = convOutputSize(c.h, c.kh, c.strideH, c.padH);

@@ -211,6 +211,11 @@ for (const mode of MODES) {
         { n: 2, cin: 3, h: 4, w: 20, cout: 5, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 },
         { n: 2, cin: 2, h: 5, w: 19, cout: 3, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 0, padW: 0 },
         { n: 2, cin: 3, h: 6, w: 20, cout: 4, kh: 3, kw: 3, strideH: 2, strideW: 2, padH: 1, padW: 1 },
+        // stride phases: stride 3 past the kernel in y (phase 2 of a 2-tall kernel has no tap: zeros),
+        // a 1x1 stride 2 (3 of 4 phases of dx are zeros), and stride 1 padded past the kernel (dx by phases too)
+        { n: 2, cin: 3, h: 10, w: 9, cout: 5, kh: 2, kw: 3, strideH: 3, strideW: 2, padH: 1, padW: 0 },
+        { n: 2, cin: 4, h: 7, w: 8, cout: 3, kh: 1, kw: 1, strideH: 2, strideW: 2, padH: 0, padW: 0 },
+        { n: 1, cin: 2, h: 5, w: 6, cout: 3, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 3, padW: 2 },
       ];
       for (const c of cases) {
         const oh = convOutputSize(c.h, c.kh, c.strideH, c.padH);

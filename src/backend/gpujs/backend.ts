@@ -24,8 +24,8 @@ import type {
 } from '../backend';
 import { adamMoment1Spec, adamMoment2Spec, adamParamSpec } from '../../../kernels/adam';
 import {
-  backwardInputPadded, backwardWeightOffsets, backwardWeightTSlices, channelsLastSpec, conv2dBackwardInputSpec, conv2dBackwardWeightTSpec, conv2dForwardSpec,
-  forwardPadded, pad2dSpec, paddedPitch, paddedBackwardInputApplies, paddedForwardApplies, paddedConvSpec, sumSlicesTSpec,
+  backwardInputPadded, backwardInputPhase, backwardInputPhaseGrid, backwardWeightOffsets, backwardWeightTSlices, channelsLastSpec, conv2dBackwardWeightTSpec,
+  forwardPadded, forwardPhased, interleavePhasesSpec, pad2dSpec, paddedPitch, paddedBackwardInputApplies, paddedForwardApplies, paddedConvSpec, spaceToDepthSpec, sumSlicesTSpec,
 } from '../../../kernels/conv2d';
 import { concatSpec, copyStridedSpec, MAX_CONCAT_PARTS, uploadSpec } from '../../../kernels/copy';
 import { binarySpec, fillSpec, unarySpec, whereSpec } from '../../../kernels/elementwise';
@@ -227,21 +227,23 @@ export class GpuJsBackend implements Backend {
     const wb = asGpuBuf(w, 'conv2d');
     const bb = bias === undefined ? undefined : asGpuBuf(bias, 'conv2d');
     const oneByOne = p.kh === 1 && p.kw === 1 && p.strideH === 1 && p.strideW === 1 && p.padH === 0 && p.padW === 0;
-    if (paddedForwardApplies(p) && p.cin * p.kh * p.kw > 0 && !oneByOne) {
-      // the stride-1 kernel adds the bias itself
-      const xp = this.pad(xb, p.n * p.cin, p.h, p.w, p.padH, p.padW);
+    if (p.n * p.cout * p.oh * p.ow === 0) return this.full(0, 0);
+    if (p.cin * p.kh * p.kw > 0 && !oneByOne) {
+      // stride 1: the padded input; stride s: its stride phases. The kernel adds the bias itself.
+      const stride1 = paddedForwardApplies(p);
+      const c = stride1 ? forwardPadded(p) : forwardPhased(p);
+      const xp = stride1 ? this.pad(xb, p.n * p.cin, p.h, p.w, p.padH, p.padW) : this.runner.run(spaceToDepthSpec(p.n * p.cin, p, c), [xb]);
       try {
-        return this.runner.run(paddedConvSpec('conv2d.forward', { ...forwardPadded(p), bias: !!bb }), bb ? [xp, wb, bb] : [xp, wb]);
+        return this.runner.run(paddedConvSpec('conv2d.forward', { ...c, bias: !!bb }), bb ? [xp, wb, bb] : [xp, wb]);
       } finally {
         if (xp !== xb) this.runner.free(xp);
       }
     }
-    let y: GpuBuf;
-    if (p.cin * p.kh * p.kw === 0) y = this.full(p.n * p.cout * p.oh * p.ow, 0) as GpuBuf;
-    else if (oneByOne) {
-      // a 1x1 conv is a matmul per image: y[b] = W [cout, cin] x[b] [cin, h*w]
-      y = this.runner.run(matmulSpec({ batch: p.n, m: p.cout, k: p.cin, n: p.h * p.w, transA: false, transB: false, broadcastA: true, broadcastB: false }), [wb, xb]);
-    } else y = this.runner.run(conv2dForwardSpec(p), [xb, wb]);
+    // no taps: zeros; a 1x1 conv: a matmul per image, y[b] = W [cout, cin] x[b] [cin, h*w]
+    const y =
+      p.cin * p.kh * p.kw === 0
+        ? (this.full(p.n * p.cout * p.oh * p.ow, 0) as GpuBuf)
+        : this.runner.run(matmulSpec({ batch: p.n, m: p.cout, k: p.cin, n: p.h * p.w, transA: false, transB: false, broadcastA: true, broadcastB: false }), [wb, xb]);
     if (!bb) return y;
     try {
       const ohw = p.oh * p.ow;
@@ -268,17 +270,28 @@ export class GpuJsBackend implements Backend {
       // dx[b] = W^T [cin, cout] dy[b] [cout, h*w]
       return this.runner.run(matmulSpec({ batch: p.n, m: p.cin, k: p.cout, n: p.h * p.w, transA: true, transB: false, broadcastA: true, broadcastB: false }), [wb, gb]);
     }
-    if (!paddedBackwardInputApplies(p)) return this.runner.run(conv2dBackwardInputSpec(p), [gb, wb]);
-    const c = backwardInputPadded(p);
-    const dilated = p.strideH !== 1 || p.strideW !== 1;
-    const gp = dilated
-      ? this.runner.run(pad2dSpec(p.n * p.cout, p.oh, p.ow, p.kh - 1 - p.padH, p.kw - 1 - p.padW, c.hp, c.wp, p.strideH, p.strideW), [gb])
-      : this.pad(gb, p.n * p.cout, p.oh, p.ow, p.kh - 1 - p.padH, p.kw - 1 - p.padW);
-    try {
-      return this.runner.run(paddedConvSpec('conv2d.backwardInput', c), [gp, wb]);
-    } finally {
-      if (gp !== gb) this.runner.free(gp);
+    if (paddedBackwardInputApplies(p)) {
+      const c = backwardInputPadded(p);
+      const gp = this.pad(gb, p.n * p.cout, p.oh, p.ow, p.kh - 1 - p.padH, p.kw - 1 - p.padW);
+      try {
+        return this.runner.run(paddedConvSpec('conv2d.backwardInput', c), [gp, wb]);
+      } finally {
+        if (gp !== gb) this.runner.free(gp);
+      }
     }
+    // strided (or padded past the kernel): one kernel per output phase of dx, then interleaved
+    const g = backwardInputPhaseGrid(p);
+    return this.withTemporaries((temp) => {
+      const gp = temp(this.runner.run(pad2dSpec(p.n * p.cout, p.oh, p.ow, g.mh - 1, g.mw - 1, g.hp, g.wp), [gb]));
+      const phases: GpuBuf[] = [];
+      for (let rh = 0; rh < p.strideH; rh++) {
+        for (let rw = 0; rw < p.strideW; rw++) {
+          const c = backwardInputPhase(p, rh, rw);
+          phases.push(temp(c ? this.runner.run(paddedConvSpec('conv2d.backwardInput', c), [gp, wb]) : this.full(p.n * p.cin * g.qh * g.qw, 0)));
+        }
+      }
+      return this.runner.run(interleavePhasesSpec(p.n * p.cin, p), phases);
+    });
   }
   conv2dBackwardWeight(x: Buf, gy: Buf, p: Conv2dParams): Buf {
     const xb = asGpuBuf(x, 'conv2dBackwardWeight');
