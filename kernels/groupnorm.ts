@@ -9,8 +9,6 @@
  *   rstd[row] = 1 / sqrt(sum((x[row, :] - mean)^2) / L + eps)
  *                                                       groupNormSquaredDeviation, row sums, groupNormRstd
  *   y = (x - mean[row]) * rstd[row] * weight[ch] + bias[ch]          groupNormNormalize
- *   (with p.silu, y = SiLU of that, in the same pass; the backward then starts from
- *   dL/dz = dL/dy * SiLU'(z), z recomputed from x: groupNormSiluGrad)
  * Backward, with xhat = (x - mean) * rstd and g = dL/dy * weight[ch] (the gradient in xhat):
  *   s1[b, ch] = sum_j dL/dy,  s2[b, ch] = sum_j dL/dy * xhat         row sums of [n * c, hw]
  *   dL/dbias[ch] = sum_b s1[b, ch],  dL/dweight[ch] = sum_b s2[b, ch] channelSum (reduce.ts)
@@ -27,7 +25,6 @@
  * arrays forward and 2 backward.
  */
 import type { GroupNormParams } from '../src/backend/backend';
-import { BINARY_SNIPPETS, UNARY_SNIPPETS } from './elementwise';
 import { floorDivSource, type KernelSpec } from './kernel';
 
 /** The (image, channel) plane of this thread, its channel, and its group row: shared by the full-size kernels. */
@@ -68,39 +65,13 @@ export function groupNormRstdSpec(rows: number, L: number, eps: number): KernelS
   return { name: 'groupNorm.rstd', source, output: [rows], constants: { L, eps } };
 }
 
-/**
- * y = (x - mean[row]) * rstd[row] * weight[ch] + bias[ch], and with p.silu SiLU of that (the
- * unary.silu snippet of elementwise.ts, so on webasm, which computes in float32, the result is
- * the two kernels' one after the other bit for bit, without the pass that writes and reads the GroupNorm's output). Called with
- * (x, mean, rstd, weight, bias).
- */
+/** y = (x - mean[row]) * rstd[row] * weight[ch] + bias[ch]. Called with (x, mean, rstd, weight, bias). */
 export function groupNormNormalizeSpec(p: GroupNormParams): KernelSpec {
-  const z = '(input[this.thread.x + at] - mean[row]) * rstd[row] * weight[channel] + bias[channel]';
-  const source = `function groupNormNormalize(input, mean, rstd, weight, bias) {
+  const source = `function groupNormNormalize(x, mean, rstd, weight, bias) {
   ${PLANE_SOURCE}
-  ${p.silu ? `const x = ${z};
-  let out = 0;
-  ${UNARY_SNIPPETS.silu}
-  return out;` : `return ${z};`}
+  return (x[this.thread.x + at] - mean[row]) * rstd[row] * weight[channel] + bias[channel];
 }`;
-  return { name: p.silu ? 'groupNorm.normalizeSilu' : 'groupNorm.normalize', source, output: [p.hw, p.n * p.c], constants: planeConstants(p) };
-}
-
-/**
- * With p.silu, the backward's first pass: dL/dz = dL/dy * SiLU'(z), z = the GroupNorm's output
- * recomputed from x as in groupNormNormalizeSpec (the binary.siluGrad snippet: on webasm the same bits
- * as siluGrad of the stored z). Called with (gy, x, mean, rstd, weight, bias).
- */
-export function groupNormSiluGradSpec(p: GroupNormParams): KernelSpec {
-  const source = `function groupNormSiluGrad(gy, input, mean, rstd, weight, bias) {
-  ${PLANE_SOURCE}
-  const x = gy[this.thread.x + at];
-  const y = (input[this.thread.x + at] - mean[row]) * rstd[row] * weight[channel] + bias[channel];
-  let out = 0;
-  ${BINARY_SNIPPETS.siluGrad}
-  return out;
-}`;
-  return { name: 'groupNorm.siluGrad', source, output: [p.hw, p.n * p.c], constants: planeConstants(p) };
+  return { name: 'groupNorm.normalize', source, output: [p.hw, p.n * p.c], constants: planeConstants(p) };
 }
 
 /** dL/dy * xhat, whose row sums over [n * c, hw] are s2. Called with (gy, x, mean, rstd). */

@@ -133,8 +133,6 @@ export interface GroupNormParams {
   groups: number;
   hw: number;
   eps: number;
-  /** SiLU fused after the affine step: y = silu(xhat * weight + bias) (the UNet's GroupNorm -> SiLU, one pass instead of two) */
-  silu?: boolean;
 }
 
 export interface Backend {
@@ -196,10 +194,8 @@ export interface Backend {
    * g = dL/dy * weight[c] (the gradient in xhat),
    *   dL/dx = rstd * (g - mean_group(g) - xhat * mean_group(g * xhat)),
    *   dL/dweight[c] = sum over images and positions of dL/dy * xhat,  dL/dbias[c] = of dL/dy.
-   * With p.silu, dL/dy is first multiplied by SiLU'(z), z = xhat * weight + bias recomputed
-   * from x (so `bias` is needed then; the forward keeps no z).
    */
-  groupNormBackward(gy: Buf, x: Buf, mean: Buf, rstd: Buf, weight: Buf, p: GroupNormParams, bias?: Buf): { gx: Buf; gweight: Buf; gbias: Buf };
+  groupNormBackward(gy: Buf, x: Buf, mean: Buf, rstd: Buf, weight: Buf, p: GroupNormParams): { gx: Buf; gweight: Buf; gbias: Buf };
 
   // ---- optimizer ----
   /** Returns the new parameter and moments; m and v are the first and second moments. */

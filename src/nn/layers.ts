@@ -3,7 +3,7 @@
  * Parameter names and layouts are PyTorch's, so checkpoints read the same in both:
  * Linear weight [out, in], Conv2d weight [cout, cin, kh, kw], biases [out], norm weight/bias [c].
  */
-import { conv2d, Conv2dOptions, groupNorm, groupNormSilu, layerNorm, upsampleNearest2d } from '../ops';
+import { conv2d, Conv2dOptions, groupNorm, layerNorm, upsampleNearest2d } from '../ops';
 import { fromArray, ones, zeros } from '../creation';
 import { Generator, defaultGenerator } from '../random';
 import { Tensor } from '../tensor';
@@ -104,11 +104,6 @@ export class GroupNorm extends Module {
 
   forward(x: Tensor): Tensor {
     return groupNorm(x, this.groups, this.weight, this.bias, this.eps);
-  }
-
-  /** SiLU(this.forward(x)), as one op (groupNormSilu: the same numbers, one pass fewer each way). */
-  forwardSilu(x: Tensor): Tensor {
-    return groupNormSilu(x, this.groups, this.weight, this.bias, this.eps);
   }
 }
 

@@ -41,11 +41,11 @@ export class ResBlock extends Module {
     this.skip = inChannels !== outChannels ? this.registerModule('skip', new Conv2d(inChannels, outChannels, 1, init)) : null;
   }
 
-  /** h [B, cin, H, W], e [B, timeDim] -> [B, cout, H, W]; forwardSilu(x) is forward(x).silu() as one op */
+  /** h [B, cin, H, W], e [B, timeDim] -> [B, cout, H, W] */
   forward(h: Tensor, e: Tensor): Tensor {
-    let y = this.conv1.forward(this.norm1.forwardSilu(h));
+    let y = this.conv1.forward(this.norm1.forward(h).silu());
     y = y.add(this.temb.forward(e.silu()).reshape([e.shape[0], this.outChannels, 1, 1]));
-    y = this.conv2.forward(this.norm2.forwardSilu(y));
+    y = this.conv2.forward(this.norm2.forward(y).silu());
     return y.add(this.skip ? this.skip.forward(h) : h);
   }
 }

@@ -371,7 +371,7 @@ export class UNet extends Module {
       h = level.forward(h, e, text);
       if (level.resample) h = level.resample.forward(upsampleNearest2d(h, 2)); // H -> 2H
     }
-    return this.outConv.forward(this.outNorm.forwardSilu(h));
+    return this.outConv.forward(this.outNorm.forward(h).silu());
   }
 
   private checkInputs(x: Tensor, t: Tensor, labels?: ArrayLike<number>): void {

@@ -30,19 +30,18 @@ function checkGroupNorm(x: Tensor, groups: number, weight?: Tensor | null, bias?
  * (Backend.groupNormForward / groupNormBackward).
  */
 export class GroupNormOp extends Function {
-  /** silu: y = SiLU(groupNorm(x)) in one op; the backward multiplies dL/dy by SiLU'(z) first, z recomputed from x */
-  forward(ctx: Context, x: Tensor, weight: Tensor, bias: Tensor, groups: number, eps: number, silu = false) {
+  forward(ctx: Context, x: Tensor, weight: Tensor, bias: Tensor, groups: number, eps: number) {
     const [n, c] = x.shape;
-    const p: GroupNormParams = { n, c, groups, hw: x.size / (n * c), eps, silu };
+    const p: GroupNormParams = { n, c, groups, hw: x.size / (n * c), eps };
     const r = x.backend.groupNormForward(x.denseBuf(), weight.denseBuf(), bias.denseBuf(), p);
-    ctx.saveForBackward(x, weight, Tensor.fromBuf(r.mean, [n * groups], x.backend), Tensor.fromBuf(r.rstd, [n * groups], x.backend), ...(silu ? [bias] : []));
+    ctx.saveForBackward(x, weight, Tensor.fromBuf(r.mean, [n * groups], x.backend), Tensor.fromBuf(r.rstd, [n * groups], x.backend));
     ctx.p = p;
     return Tensor.fromBuf(r.y, x.shape, x.backend);
   }
   backward(ctx: Context, g: Tensor) {
-    const [x, weight, mean, rstd, bias] = ctx.saved;
+    const [x, weight, mean, rstd] = ctx.saved;
     const p = ctx.p as GroupNormParams;
-    const r = g.backend.groupNormBackward(g.denseBuf(), x.denseBuf(), mean.denseBuf(), rstd.denseBuf(), weight.denseBuf(), p, bias?.denseBuf());
+    const r = g.backend.groupNormBackward(g.denseBuf(), x.denseBuf(), mean.denseBuf(), rstd.denseBuf(), weight.denseBuf(), p);
     const c = [p.c];
     return [
       Tensor.fromBuf(r.gx, x.shape, g.backend),
@@ -58,28 +57,11 @@ export class GroupNormOp extends Function {
  * weight or bias the affine step is weight 1, bias 0.
  */
 export function groupNorm(x: Tensor, groups: number, weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
-  return groupNormOp(x, groups, weight, bias, eps, false);
-}
-
-/**
- * SiLU(groupNorm(x)), the UNet's "GroupNorm -> SiLU" in one op: the same numbers as the two
- * ops one after the other (on webasm bit for bit), in one pass forward instead of
- * two, and without keeping the GroupNorm's output for the backward (SiLU's gradient
- * recomputes it from x).
- */
-export function groupNormSilu(x: Tensor, groups: number, weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
-  return groupNormOp(x, groups, weight, bias, eps, true);
-}
-
-function groupNormOp(x: Tensor, groups: number, weight: Tensor | null | undefined, bias: Tensor | null | undefined, eps: number, silu: boolean): Tensor {
   checkGroupNorm(x, groups, weight, bias);
-  if (x.size === 0) {
-    const y = groupNormComposed(x, groups, weight, bias, eps);
-    return silu ? y.silu() : y;
-  }
+  if (x.size === 0) return groupNormComposed(x, groups, weight, bias, eps);
   const c = x.shape[1];
   const constant = (v: number) => Tensor.fromBuf(x.backend.full(c, v), [c], x.backend);
-  return GroupNormOp.apply(x, weight ?? constant(1), bias ?? constant(0), groups, eps, silu);
+  return GroupNormOp.apply(x, weight ?? constant(1), bias ?? constant(0), groups, eps);
 }
 
 /**

@@ -30,7 +30,7 @@ import {
 import { concatSpec, copyStridedSpec, MAX_CONCAT_PARTS, uploadSpec } from '../../../kernels/copy';
 import { binarySpec, fillSpec, unarySpec, whereSpec } from '../../../kernels/elementwise';
 import {
-  groupNormBackwardInputSpec, groupNormGradXhatSpec, groupNormGroupMeanSpec, groupNormMeanSpec, groupNormNormalizeSpec, groupNormRstdSpec, groupNormSiluGradSpec, groupNormSquaredDeviationSpec,
+  groupNormBackwardInputSpec, groupNormGradXhatSpec, groupNormGroupMeanSpec, groupNormMeanSpec, groupNormNormalizeSpec, groupNormRstdSpec, groupNormSquaredDeviationSpec,
 } from '../../../kernels/groupnorm';
 import { matmulSpec } from '../../../kernels/matmul';
 import { argReduceIndicesSpec, channelSumSpec, REDUCE_BLOCK, reduceRowsSpec, SUM_LANES, sumLanesFinishSpec, sumLanesSpec } from '../../../kernels/reduce';
@@ -191,13 +191,10 @@ export class GpuJsBackend implements Backend {
       return { y, mean, rstd };
     });
   }
-  groupNormBackward(gy: Buf, x: Buf, mean: Buf, rstd: Buf, weight: Buf, p: GroupNormParams, bias?: Buf): { gx: Buf; gweight: Buf; gbias: Buf } {
-    const [gyOut, xb, mb, rb, wb] = [gy, x, mean, rstd, weight].map((b) => asGpuBuf(b, 'groupNormBackward'));
+  groupNormBackward(gy: Buf, x: Buf, mean: Buf, rstd: Buf, weight: Buf, p: GroupNormParams): { gx: Buf; gweight: Buf; gbias: Buf } {
+    const [gyb, xb, mb, rb, wb] = [gy, x, mean, rstd, weight].map((b) => asGpuBuf(b, 'groupNormBackward'));
     const planes = p.n * p.c;
-    if (p.silu && !bias) throw new Error('groupNormBackward: a GroupNorm fused with SiLU needs its bias in the backward pass');
     return this.withTemporaries((temp) => {
-      // fused SiLU: the gradient in the GroupNorm's output first
-      const gyb = p.silu ? temp(this.runner.run(groupNormSiluGradSpec(p), [gyOut, xb, mb, rb, wb, asGpuBuf(bias, 'groupNormBackward')])) : gyOut;
       const s1 = temp(this.reduce('sum', gyb, planes, p.hw));
       const s2 = temp(this.reduce('sum', temp(this.runner.run(groupNormGradXhatSpec(p), [gyb, xb, mb, rb])), planes, p.hw));
       const gbias = this.runner.run(channelSumSpec(p.n, p.c), [s1]);

@@ -77,8 +77,8 @@ export class RefBackend implements Backend {
   groupNormForward(x: Buf, weight: Buf, bias: Buf, p: GroupNormParams): { y: Buf; mean: Buf; rstd: Buf } {
     return norm.groupNormForward(f32(x), f32(weight), f32(bias), p);
   }
-  groupNormBackward(gy: Buf, x: Buf, mean: Buf, rstd: Buf, weight: Buf, p: GroupNormParams, bias?: Buf): { gx: Buf; gweight: Buf; gbias: Buf } {
-    return norm.groupNormBackward(f32(gy), f32(x), f32(mean), f32(rstd), f32(weight), p, bias === undefined ? undefined : f32(bias));
+  groupNormBackward(gy: Buf, x: Buf, mean: Buf, rstd: Buf, weight: Buf, p: GroupNormParams): { gx: Buf; gweight: Buf; gbias: Buf } {
+    return norm.groupNormBackward(f32(gy), f32(x), f32(mean), f32(rstd), f32(weight), p);
   }
   adamStep(param: Buf, grad: Buf, m: Buf, v: Buf, p: AdamParams): { param: Buf; m: Buf; v: Buf } {
     const P = f32(param), G = f32(grad), M = f32(m), V = f32(v);

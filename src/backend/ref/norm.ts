@@ -1,11 +1,8 @@
 /**
  * Reference GroupNorm, forward and backward, as plain loops over [n, c, hw] (see
  * GroupNormParams). Sums are accumulated in float64, as the definition; results are float32.
- * With p.silu the output is SiLU of the GroupNorm (rounded to float32 first, as the two ops
- * one after the other would store it), and the backward starts from SiLU's gradient.
  */
 import type { GroupNormParams } from '../backend';
-import { BINARY_FNS, UNARY_FNS } from './elementwise';
 
 export function groupNormForward(x: Float32Array, weight: Float32Array, bias: Float32Array, p: GroupNormParams) {
   const { n, c, groups, hw, eps } = p;
@@ -29,8 +26,7 @@ export function groupNormForward(x: Float32Array, weight: Float32Array, bias: Fl
         const ch = g * perGroup + k;
         for (let j = 0; j < hw; j++) {
           const i = start + k * hw + j;
-          const z = (x[i] - mu) * r * weight[ch] + bias[ch];
-          y[i] = p.silu ? UNARY_FNS.silu(Math.fround(z), 0, 0) : z;
+          y[i] = (x[i] - mu) * r * weight[ch] + bias[ch];
         }
       }
     }
@@ -38,11 +34,10 @@ export function groupNormForward(x: Float32Array, weight: Float32Array, bias: Fl
   return { y, mean, rstd };
 }
 
-export function groupNormBackward(gyOut: Float32Array, x: Float32Array, mean: Float32Array, rstd: Float32Array, weight: Float32Array, p: GroupNormParams, bias?: Float32Array) {
+export function groupNormBackward(gy: Float32Array, x: Float32Array, mean: Float32Array, rstd: Float32Array, weight: Float32Array, p: GroupNormParams) {
   const { n, c, groups, hw } = p;
   const perGroup = c / groups;
   const L = perGroup * hw;
-  const gy = p.silu ? siluGradOfGroupNorm(gyOut, x, mean, rstd, weight, bias, p) : gyOut;
   const gx = new Float32Array(n * c * hw);
   const gweight = new Float64Array(c);
   const gbias = new Float64Array(c);
@@ -78,23 +73,4 @@ export function groupNormBackward(gyOut: Float32Array, x: Float32Array, mean: Fl
     }
   }
   return { gx, gweight: Float32Array.from(gweight), gbias: Float32Array.from(gbias) };
-}
-
-/** With p.silu: dL/dz = dL/dy * SiLU'(z) for z = the GroupNorm's output, recomputed from x and the statistics (as float32). */
-function siluGradOfGroupNorm(gy: Float32Array, x: Float32Array, mean: Float32Array, rstd: Float32Array, weight: Float32Array, bias: Float32Array | undefined, p: GroupNormParams): Float32Array {
-  if (!bias) throw new Error('groupNormBackward: a GroupNorm fused with SiLU needs its bias in the backward pass');
-  const { n, c, groups, hw } = p;
-  const perGroup = c / groups;
-  const gz = new Float32Array(n * c * hw);
-  for (let b = 0; b < n; b++) {
-    for (let ch = 0; ch < c; ch++) {
-      const row = b * groups + Math.floor(ch / perGroup);
-      for (let j = 0; j < hw; j++) {
-        const i = (b * c + ch) * hw + j;
-        const z = Math.fround((x[i] - mean[row]) * rstd[row] * weight[ch] + bias[ch]);
-        gz[i] = BINARY_FNS.siluGrad(gy[i], z);
-      }
-    }
-  }
-  return gz;
 }
