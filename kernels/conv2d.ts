@@ -141,7 +141,7 @@ interface Tap {
 }
 
 /** The taps a PaddedConv sums, one list per row of its tap grid (a row's reads are loaded together). */
-export function paddedTaps(c: PaddedConv): Tap[][] {
+function paddedTaps(c: PaddedConv): Tap[][] {
   const rows: Tap[][] = [];
   for (let ky = 0; ky < c.kh; ky++) {
     const row: Tap[] = [];
@@ -167,15 +167,15 @@ export function paddedTaps(c: PaddedConv): Tap[][] {
 
 function paddedConvSource(c: PaddedConv): string {
   const lines: string[] = [];
-  let k = 0;
+  let first = 0; // x<j>: the j-th tap of the kernel
   for (const row of paddedTaps(c)) {
-    const first = k;
-    for (const tap of row) lines.push(`    const x${k} = xp[this.thread.x + xc${tap.xoff > 0 ? ` + ${tap.xoff}` : ''}];`), k++;
+    row.forEach((tap, i) => lines.push(`    const x${first + i} = xp[this.thread.x + xc${tap.xoff > 0 ? ` + ${tap.xoff}` : ''}];`));
     // even taps into s, odd into u: two independent chains of multiply-adds per channel
     row.forEach((tap, i) => {
       const j = first + i;
       for (let r = 0; r < 4; r++) lines.push(`    ${j % 2 ? 'u' : 's'}${r} += w[a${r}${tap.t > 0 ? ` + ${tap.t}` : ''}] * x${j};`);
     });
+    first += row.length;
   }
   // the bias starts the sums: nothing more stays live through the channel loop
   const sums = [0, 1, 2, 3].map((r) => `  let s${r} = ${c.bias ? `bias[c${r}]` : '0'};`).join('\n');
@@ -237,9 +237,14 @@ export function forwardPadded(p: Conv2dParams): PaddedConv {
  * (oy + floor(ky / sH), ox + floor(kx / sW)) of its plane).
  */
 export function forwardPhased(p: Conv2dParams): PaddedConv {
-  const hp = p.oh + Math.ceil(p.kh / p.strideH) - 1;
-  const wp = paddedPitch(p.ow + Math.ceil(p.kw / p.strideW) - 1);
+  const { hp, wp } = phasePlane(p);
   return { n: p.n, cin: p.cin, cout: p.cout, hp, wp, kh: p.kh, kw: p.kw, oh: p.oh, ow: p.ow, wOut: p.cin * p.kh * p.kw, wIn: p.kh * p.kw, flip: false, phases: { sh: p.strideH, sw: p.strideW } };
+}
+
+/** A stride phase's plane of forwardPhased: hp rows, wq real columns, row pitch wp. */
+function phasePlane(p: Conv2dParams): { hp: number; wq: number; wp: number } {
+  const wq = p.ow + Math.ceil(p.kw / p.strideW) - 1;
+  return { hp: p.oh + Math.ceil(p.kh / p.strideH) - 1, wq, wp: paddedPitch(wq) };
 }
 
 /**
@@ -260,13 +265,13 @@ function spaceToDepthSource(): string {
 }`;
 }
 
-/** Called with (x [planes, h, w]); gives the stride phases of x padded by (p.padH, p.padW), [planes, sH * sW, c.hp, c.wp], for forwardPhased's c. */
-export function spaceToDepthSpec(planes: number, p: Conv2dParams, c: PaddedConv): KernelSpec {
-  const wq = p.ow + Math.ceil(p.kw / p.strideW) - 1;
+/** Called with (x [planes, h, w]); gives the stride phases of x padded by (p.padH, p.padW), [planes, sH * sW, hp, wp], the input of forwardPhased(p). */
+export function spaceToDepthSpec(planes: number, p: Conv2dParams): KernelSpec {
+  const { hp, wq, wp } = phasePlane(p);
   return {
     name: 'conv2d.spaceToDepth',
     source: spaceToDepthSource(),
-    output: [c.wp, c.hp, planes * p.strideH * p.strideW],
+    output: [wp, hp, planes * p.strideH * p.strideW],
     constants: { h: p.h, w: p.w, hw: p.h * p.w, sh: p.strideH, sw: p.strideW, phases: p.strideH * p.strideW, ph: p.padH, pw: p.padW, wq },
   };
 }

@@ -232,7 +232,7 @@ export class GpuJsBackend implements Backend {
       // stride 1: the padded input; stride s: its stride phases. The kernel adds the bias itself.
       const stride1 = paddedForwardApplies(p);
       const c = stride1 ? forwardPadded(p) : forwardPhased(p);
-      const xp = stride1 ? this.pad(xb, p.n * p.cin, p.h, p.w, p.padH, p.padW) : this.runner.run(spaceToDepthSpec(p.n * p.cin, p, c), [xb]);
+      const xp = stride1 ? this.pad(xb, p.n * p.cin, p.h, p.w, p.padH, p.padW) : this.runner.run(spaceToDepthSpec(p.n * p.cin, p), [xb]);
       try {
         return this.runner.run(paddedConvSpec('conv2d.forward', { ...c, bias: !!bb }), bb ? [xp, wb, bb] : [xp, wb]);
       } finally {
