@@ -129,7 +129,10 @@
  * What would make this unnecessary: gpu.js itself (1) typing loop counters / integer consts /
  * integer constants i32, (2) recognising "uniform + thread.x" subscripts as contiguous and
  * emitting v128.load. Both are local changes to function-node.js (vGather and
- * stmtVariableDeclaration); this file is their prototype.
+ * stmtVariableDeclaration); this file is their prototype. It stays a run-time wrapper rather
+ * than a diff of gpu.js applied at install because tiny-ddpm is also a library: an install-time
+ * patch would edit the hoisted gpu.js of every project that depends on it (or miss it), and
+ * `npm ci --ignore-scripts` would skip it silently (kernels/README.md, "Why a run-time wrapper").
  */
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { WebAssemblyFunctionNode } = require('gpu.js/src/backend/web-assembly/function-node');
