@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The tiny-ddpm command line:
- *   tiny-ddpm train    train a DDPM (default: unet-tiny on the bundled MNIST digits)
+ *   tiny-ddpm train    train a DDPM (default: class-conditional unet-mini on the bundled MNIST digits)
  *   tiny-ddpm train-ae train the autoencoder (a VAE) of latent diffusion, and its own samples' baseline
  *   tiny-ddpm train-upsampler  train the 14x14 -> 28x28 decoder of the two-stage generator
  *   tiny-ddpm sample   draw images from a checkpoint with DDPM or DDIM (or an autoencoder's prior with --vae; two stages with --upsampler)
@@ -65,7 +65,7 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
         backendOption(y)
           .option('dataset', { type: 'string', default: 'mnist', describe: `dataset: ${DATASET_SPEC_FORMS.join(' | ')}` })
           .option('limit', { type: 'number', default: d.limit, describe: 'use only the first N training images (0 = all)' })
-          .option('model', { type: 'string', default: 'unet-tiny', describe: `UNet preset: ${Object.keys(UNET_PRESETS).join(', ')} (with --latent, unet-tiny means unet-latent)` })
+          .option('model', { type: 'string', default: d.model as string, describe: `UNet preset: ${Object.keys(UNET_PRESETS).join(', ')} (with --latent, unet-mini and unet-tiny mean unet-latent)` })
           .option('latent', { type: 'string', describe: 'diffuse in the latent space of this autoencoder (a train-ae checkpoint): the images are encoded once, scaled to unit variance, and sampled latents are decoded by it (it is stored in the checkpoint)' })
           .option('image-size', { type: 'number', default: d.imageSize, describe: 'train on the images area-averaged to this size (0 = their own size): 14 with --model unet-14 is the first stage of the two-stage generator, whose samples train-upsampler\'s model enlarges to 28x28 (sample --upsampler)' })
           .option('steps', { type: 'number', default: d.steps, describe: 'total optimizer steps' })

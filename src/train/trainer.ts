@@ -53,7 +53,7 @@ export interface TrainConfig {
   dataset: string | ImageDataset;
   /** use only the first N training images (0 = all) */
   limit: number;
-  /** UNet preset name or a full config (with `latent`, the default unet-tiny means unet-latent) */
+  /** UNet preset name or a full config (with `latent`, the default unet-mini, and unet-tiny, mean unet-latent) */
   model: string | UNetConfig;
   /**
    * '' = diffusion on the pixels; else an autoencoder checkpoint (tiny-ddpm train-ae): the
@@ -151,10 +151,10 @@ export interface TrainConfig {
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   dataset: 'mnist',
   limit: 0,
-  model: 'unet-tiny',
+  model: 'unet-mini',
   latent: '',
   imageSize: 0,
-  steps: 1500,
+  steps: 2100,
   batchSize: 32,
   lr: 1e-3,
   warmup: 100,
@@ -181,7 +181,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   outDir: 'runs/mnist',
   checkpointEvery: 250,
   keepEvery: 0,
-  sampleEvery: 500,
+  sampleEvery: 700,
   numSamples: 64,
   sampler: 'ddim',
   sampleSteps: 50,
@@ -228,7 +228,7 @@ export function objectiveOf(cfg: Pick<TrainConfig, 'prediction' | 'lossWeighting
 
 /** The pieces of a run, built from a config: also what `sample` rebuilds from a checkpoint. */
 export function buildRun(cfg: TrainConfig, dataset: ImageDataset) {
-  const spec = cfg.latent && cfg.model === DEFAULT_TRAIN_CONFIG.model ? 'unet-latent' : cfg.model;
+  const spec = cfg.latent && (cfg.model === DEFAULT_TRAIN_CONFIG.model || cfg.model === 'unet-tiny') ? 'unet-latent' : cfg.model;
   const preset = typeof spec === 'string' ? UNET_PRESETS[spec] : spec;
   if (preset) {
     const halvings = preset.channelMults.length - 1;
