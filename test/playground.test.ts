@@ -204,7 +204,7 @@ describe('[playground] the page, in headless Chromium', function () {
   it('on gpujs:webasm it says so, loads the shipped checkpoint, and samples the pixels the Node library samples for the same seed', async () => {
     const page = await open('gpujs:webasm');
     expect(await page.textContent('#backend')).to.match(/^running on gpujs-webasm: the CPU through gpu\.js's WebAssembly mode/);
-    expect(await page.textContent('#model-info')).to.match(/mnist-ddpm\.safetensors: a class-conditional \(10 classes\) UNet of 795,105 parameters predicting v/);
+    expect(await page.textContent('#model-info')).to.match(/mnist-ddpm\.safetensors: a class-conditional \(10 classes\) UNet of 200,433 parameters predicting v/);
     const drawn = await sampleOnPage(page, 4, 3);
     expect(drawn.settings).to.include({ n: 4, steps: 3, seed: 0, sampler: 'ddim', eta: 0 });
     const mine = nodeSamples(drawn.settings, 'gpujs:webasm');
