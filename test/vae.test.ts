@@ -11,7 +11,7 @@ import { Adam } from '../src/optim/adam';
 import { readSafetensors } from '../src/checkpoint/safetensors';
 import { Autoencoder, DEFAULT_AUTOENCODER_CONFIG, klDivergence, vaeLoss, type AutoencoderConfig } from '../src/vae/model';
 import { loadAutoencoder, trainAutoencoder } from '../src/vae/train';
-import { train, type TrainConfig } from '../src/train/trainer';
+import { buildRun, DEFAULT_TRAIN_CONFIG, train, type TrainConfig } from '../src/train/trainer';
 import { encodeImages, latentScale, type LatentInfo } from '../src/vae/latent';
 import { readTrainingCheckpointInfo } from '../src/checkpoint/training';
 import { readImagePng } from '../src/image/png';
@@ -204,6 +204,18 @@ describe('[unit 9: autoencoder] latent diffusion (train --latent)', function () 
     for (const f of ['grid.png', 'reverse_process.png', 'reverse_process_latents.png']) expect(fs.existsSync(path.join(dir, f)), f).to.equal(true);
   });
 
+  it('with --latent, the default model and unet-tiny build unet-latent (450,564 parameters for 4x7x7 latents); without it, the preset named', () => {
+    const latents = { name: 'latents', images: new Float32Array(2 * 4 * 49), labels: new Int32Array(2), n: 2, channels: 4, height: 7, width: 7, numClasses: 10 };
+    const count = (r: ReturnType<typeof buildRun>) => r.model.parameters().reduce((n, p) => n + p.size, 0);
+    for (const model of [DEFAULT_TRAIN_CONFIG.model, 'unet-tiny']) {
+      const r = buildRun({ ...DEFAULT_TRAIN_CONFIG, model, latent: 'ae.safetensors', condition: 'none' }, latents);
+      expect([r.modelName, count(r)], String(model)).to.deep.equal(['unet-latent', 450564]);
+    }
+    const pixels = { ...latents, channels: 1, height: 28, width: 28, images: new Float32Array(2 * 784) };
+    const mini = buildRun({ ...DEFAULT_TRAIN_CONFIG, condition: 'none' }, pixels);
+    expect([mini.modelName, count(mini)]).to.deep.equal(['unet-mini', 199729]);
+  });
+
   it('mix-ups are one clear error naming both sides: pixels vs latents on resume, an autoencoder of another image size, a UNet that cannot halve the latents, a diffusion checkpoint as --latent', async () => {
     const pixelRun = tmp();
     const tinyPixels: UNetConfig = { ...ONE_LEVEL, inChannels: 1 };
@@ -215,7 +227,7 @@ describe('[unit 9: autoencoder] latent diffusion (train --latent)', function () 
       [{ ...run, model: tinyPixels, dataset: shapes(), outDir: pixelRun, steps: 2, resume: true, latent: ae }, /was trained on pixels, but this run asks for the latents of '.*'; drop --latent to continue it/],
       [{ ...run, dataset: shapes(), outDir: latentRun, steps: 2, resume: true, model: tinyPixels }, /was trained on the latents of '.*', but this run asks for pixels; pass --latent .* to continue it/],
       [{ ...run, dataset: big, outDir: tmp(), latent: ae }, /train: --latent: the autoencoder '.*' takes 1x8x8 images, but big has 1x12x12/],
-      [{ ...run, model: 'unet-mini', dataset: shapes(), outDir: tmp(), latent: ae }, /train: --model unet-mini halves its input 2 times, so the latents must be a multiple of 4 on each side, but they are 2x2/],
+      [{ ...run, model: { ...ONE_LEVEL, channelMults: [1, 2, 2] }, dataset: shapes(), outDir: tmp(), latent: ae }, /train: --model custom halves its input 2 times, so the latents must be a multiple of 4 on each side, but they are 2x2 \(leave --model out: a latent run uses unet-latent\)/],
       [{ ...run, dataset: shapes(), outDir: tmp(), latent: path.join(pixelRun, 'checkpoint.safetensors') }, /train: --latent: '.*' is not an autoencoder checkpoint \(train one with tiny-ddpm train-ae\)/],
     ] as [Partial<TrainConfig>, RegExp][]) {
       const before = cfg.resume ? fs.readFileSync(path.join(cfg.outDir!, 'checkpoint.safetensors')) : null;
