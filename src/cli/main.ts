@@ -19,7 +19,7 @@ import { hideBin } from 'yargs/helpers';
 import type { Backend } from '../backend/backend';
 import { setBackend } from '../backend/registry';
 import { resolveBackend } from '../backend/select';
-import { DEFAULT_TRAIN_CONFIG, SAMPLER_KINDS, train, validateTrainConfig, type TrainConfig } from '../train/trainer';
+import { DEFAULT_TRAIN_CONFIG, LATENT_STAND_INS, SAMPLER_KINDS, train, validateTrainConfig, type TrainConfig } from '../train/trainer';
 import { CONDITION_KINDS, TEXT_ENCODER_STARTS } from '../train/condition';
 import { sampleCommand, noiseCommand, type SampleArgs } from './commands';
 import { evalCommand, classifierCommand } from './eval';
@@ -65,7 +65,7 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
         backendOption(y)
           .option('dataset', { type: 'string', default: 'mnist', describe: `dataset: ${DATASET_SPEC_FORMS.join(' | ')}` })
           .option('limit', { type: 'number', default: d.limit, describe: 'use only the first N training images (0 = all)' })
-          .option('model', { type: 'string', default: d.model as string, describe: `UNet preset: ${Object.keys(UNET_PRESETS).join(', ')} (with --latent, unet-mini and unet-tiny mean unet-latent)` })
+          .option('model', { type: 'string', default: d.model as string, describe: `UNet preset: ${Object.keys(UNET_PRESETS).join(', ')} (with --latent, ${LATENT_STAND_INS.join(' and ')} mean unet-latent)` })
           .option('latent', { type: 'string', describe: 'diffuse in the latent space of this autoencoder (a train-ae checkpoint): the images are encoded once, scaled to unit variance, and sampled latents are decoded by it (it is stored in the checkpoint)' })
           .option('image-size', { type: 'number', default: d.imageSize, describe: 'train on the images area-averaged to this size (0 = their own size): 14 with --model unet-14 is the first stage of the two-stage generator, whose samples train-upsampler\'s model enlarges to 28x28 (sample --upsampler)' })
           .option('steps', { type: 'number', default: d.steps, describe: 'total optimizer steps' })

@@ -53,7 +53,7 @@ export interface TrainConfig {
   dataset: string | ImageDataset;
   /** use only the first N training images (0 = all) */
   limit: number;
-  /** UNet preset name or a full config (with `latent`, the default unet-mini, and unet-tiny, mean unet-latent) */
+  /** UNet preset name or a full config (with `latent`, the pixel presets of LATENT_STAND_INS mean unet-latent) */
   model: string | UNetConfig;
   /**
    * '' = diffusion on the pixels; else an autoencoder checkpoint (tiny-ddpm train-ae): the
@@ -148,6 +148,12 @@ export interface TrainConfig {
   evalClassifier: string;
 }
 
+/**
+ * The pixel presets that, with `latent`, mean unet-latent: the default (unet-mini) and the
+ * default before it (unet-tiny, which older latent configs name), so `--latent` needs no `--model`.
+ */
+export const LATENT_STAND_INS: readonly string[] = ['unet-mini', 'unet-tiny'];
+
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   dataset: 'mnist',
   limit: 0,
@@ -228,7 +234,7 @@ export function objectiveOf(cfg: Pick<TrainConfig, 'prediction' | 'lossWeighting
 
 /** The pieces of a run, built from a config: also what `sample` rebuilds from a checkpoint. */
 export function buildRun(cfg: TrainConfig, dataset: ImageDataset) {
-  const spec = cfg.latent && (cfg.model === DEFAULT_TRAIN_CONFIG.model || cfg.model === 'unet-tiny') ? 'unet-latent' : cfg.model;
+  const spec = cfg.latent && typeof cfg.model === 'string' && LATENT_STAND_INS.includes(cfg.model) ? 'unet-latent' : cfg.model;
   const preset = typeof spec === 'string' ? UNET_PRESETS[spec] : spec;
   if (preset) {
     const halvings = preset.channelMults.length - 1;
