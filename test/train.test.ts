@@ -538,7 +538,7 @@ describe('[unit 6: training] the recipe switches and class conditioning', functi
       const dir = path.join(out, 'p');
       const { code, err } = await runCli(['sample', '--checkpoint', textCkpt, '--n', '4', '--steps', '2', '--backend', 'ref', '--workers', '1', '--prompt', 'a class 1|class 0', '--out', dir]);
       expect(code, err).to.equal(0);
-      expect(JSON.parse(fs.readFileSync(path.join(dir, 'labels.json'), 'utf8'))).to.deep.equal({ labels: [1, 0, 1, 0], guidance: 2, prompts: ['a class 1', 'class 0', 'a class 1', 'class 0'] });
+      expect(JSON.parse(fs.readFileSync(path.join(dir, 'labels.json'), 'utf8'))).to.deep.equal({ labels: [1, 0, 1, 0], guidance: 1.5, prompts: ['a class 1', 'class 0', 'a class 1', 'class 0'] });
       const never = path.join(out, 'never');
       const bad = await runCli(['sample', '--checkpoint', textCkpt, '--n', '2', '--steps', '2', '--backend', 'ref', '--prompt', 'a klass 1', '--out', never]);
       expect(bad.code).to.equal(2);
@@ -556,8 +556,8 @@ describe('[unit 6: training] the recipe switches and class conditioning', functi
       const out = path.join(tmp(), 's');
       const { code, err } = await runCli(['sample', '--checkpoint', ckpt, '--n', '3', '--steps', '2', '--backend', 'ref', '--workers', '1', '--class', '1', '--out', out]);
       expect(code, err).to.equal(0);
-      // the run's own guidance (2, the default of train) when none is given
-      expect(JSON.parse(fs.readFileSync(path.join(out, 'labels.json'), 'utf8'))).to.deep.equal({ labels: [1, 1, 1], guidance: 2 });
+      // the run's own guidance (1.5, the default of train) when none is given
+      expect(JSON.parse(fs.readFileSync(path.join(out, 'labels.json'), 'utf8'))).to.deep.equal({ labels: [1, 1, 1], guidance: 1.5 });
     });
 
     for (const [args, pattern, which] of [
@@ -583,7 +583,7 @@ describe('[unit 6: training] the recipe switches and class conditioning', functi
     it('sample writes labels.json beside the images, which eval reads as the asked classes', async () => {
       const out = path.join(tmp(), 'e');
       await runCli(['sample', '--checkpoint', ckpt, '--n', '4', '--steps', '2', '--backend', 'ref', '--workers', '1', '--out', out]);
-      expect(readSampleLabels(path.join(out, 'images'), undefined, 4)).to.deep.equal({ labels: [0, 1, 0, 1], guidance: 2 });
+      expect(readSampleLabels(path.join(out, 'images'), undefined, 4)).to.deep.equal({ labels: [0, 1, 0, 1], guidance: 1.5 });
       expect(readSampleLabels(path.join(out, 'images'), undefined, 2)!.labels).to.deep.equal([0, 1]);
       expect(() => readSampleLabels(path.join(out, 'images'), undefined, 5)).to.throw(/lists 4 asked classes for 5 samples/);
       expect(() => readSampleLabels(path.join(out, 'images'), path.join(out, 'nope.json'), 4)).to.throw(/--labels: no file/);

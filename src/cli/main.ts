@@ -222,7 +222,7 @@ export function buildCli(argv: string[], log: (s: string) => void = (s) => proce
           .option('upsampler', { type: 'string', describe: 'the two-stage sampler: an upsampler from train-upsampler that enlarges each sample of --checkpoint (a run trained with --image-size 14) to 28x28' })
           .option('n', { type: 'number', default: 64, describe: 'number of images' })
           .option('sampler', { type: 'string', choices: [...SAMPLER_KINDS], default: 'ddim', describe: 'ddim (Song et al. 2021), ddpm (Ho et al. 2020, all T steps) or dpm-solver++ (2M, Lu et al. 2022: second order, for 10-25 steps)' })
-          .option('steps', { type: 'number', default: 25, describe: 'DDIM or DPM-Solver++ steps (DDPM always takes all T); README: 10-25 are enough for the default run at guidance 2' })
+          .option('steps', { type: 'number', default: 25, describe: 'DDIM or DPM-Solver++ steps (DDPM always takes all T); README: 25 score as 50 on the default run at its guidance, 1.5' })
           .option('eta', { type: 'number', default: 0, describe: 'DDIM noise: 0 deterministic, 1 DDPM-like' })
           .option('seed', { type: 'number', default: 0 })
           .option('weights', { type: 'string', choices: ['ema', 'model'], default: 'ema', describe: 'which weights of a training checkpoint' })
