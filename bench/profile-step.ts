@@ -1,8 +1,9 @@
 /**
- * Per-kernel-family profile of a unet-tiny training step (kernelStats: calls, ms inside the
+ * Per-kernel-family profile of a UNet training step (unet-tiny unless a preset is given) (kernelStats: calls, ms inside the
  * kernels, ms laying outputs out, output floats), the mean over the warm steps:
  *
  *   npx ts-node --transpile-only bench/profile-step.ts gpujs:webasm 64 3      # spec, batch, steps (the first warms up)
+ *   npx ts-node --transpile-only bench/profile-step.ts gpujs:webasm 32 3 unet-mini   # the default network
  */
 import { createUNet, Adam, randn, setBackend, Generator } from '../src';
 import { createBackend } from '../src/backend/gpujs/select';
@@ -10,9 +11,10 @@ import { mseLoss } from '../src/ops/loss';
 const spec = process.argv[2] ?? 'gpujs:webasm';
 const B = Number(process.argv[3] ?? 64);
 const steps = Number(process.argv[4] ?? 2);
+const preset = process.argv[5] ?? 'unet-tiny';
 const { backend } = createBackend(spec);
 setBackend(backend);
-const model = createUNet('unet-tiny', { generator: new Generator(0) });
+const model = createUNet(preset, { generator: new Generator(0) });
 const opt = new Adam(model.namedParameters(), { lr: 2e-4 });
 const snap = () => new Map(((backend as any).kernelStats() as any[]).map((s) => [s.kernel, { ...s }]));
 let before = snap();
