@@ -18,7 +18,7 @@ import type { Buf, Conv2dParams, MatmulParams } from '../src/backend/backend';
 import { BINARY_OPS, UNARY_OPS, convOutputSize } from '../src/backend/backend';
 import { RefBackend } from '../src/backend/ref';
 import { availability, GpuJsBackend } from '../src/backend/gpujs';
-import { fmaAvailable, patchedConstantTypes, patchTargetProblem, PATCHED_GPUJS_VERSION, WRAPPED_FUNCTION_NODE_METHODS, webasmPatchStats, withWebasmPatch } from '../src/backend/gpujs/webasm-codegen-patch';
+import { fmaAvailable, patchedConstantTypes, patchTargetProblem, PATCHED_GPUJS_VERSION, WRAPPED_EMITTER_METHODS, WRAPPED_FUNCTION_NODE_METHODS, webasmPatchStats, withWebasmPatch } from '../src/backend/gpujs/webasm-codegen-patch';
 import { tileLayoutOf } from '../src/backend/gpujs/runner';
 import { Generator } from '../src/random';
 
@@ -118,6 +118,17 @@ describe('[unit 3: kernels] the webasm patch: patched vs unpatched vs the refere
     }
     const after = webasmPatchStats();
     expect(after.inlineExps - before.inlineExps).to.be.greaterThan(0);
+  });
+
+  it('L: float-to-int conversions as lane 0 of the vector conversion give stock\'s bits (strided index math, offsets)', () => {
+    const before = webasmPatchStats().laneTruncs;
+    const shape = [3, 5, 7];
+    const size = 105;
+    const l = random(size), r = random(5 * 7);
+    // strided reads compute their indices with Math.floor in f32: every one is converted to i32
+    three([l, r], size, (b, [a, c]) => b.binary('mul', { buf: a, offset: 0, strides: [1, 21, 3] }, { buf: c, offset: 0, strides: [0, 7, 1] }, shape), 'binary mul, a transposed view and a broadcast');
+    three([l, l.slice().reverse()], 104, (b, [a, c]) => b.binary('siluGrad', { buf: a, offset: 1, strides: [1] }, { buf: c, offset: 0, strides: [1] }, [104]), 'siluGrad at an offset', 4);
+    expect(webasmPatchStats().laneTruncs - before).to.be.greaterThan(0);
   });
 
   it('the patch is on by default and actually vectorizes the heavy kernels', () => {
@@ -455,6 +466,7 @@ describe('[unit 3: kernels] the webasm patch refuses a gpu.js it was not written
   const { WasmFunctionEmitter } = require('gpu.js/src/backend/web-assembly/wasm-builder');
 
   it('the installed gpu.js is the pinned one and has every wrapped method', () => {
+    for (const m of WRAPPED_EMITTER_METHODS) expect(typeof WasmFunctionEmitter.prototype[m], m).to.equal('function');
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     expect(require('gpu.js/package.json').version).to.equal(PATCHED_GPUJS_VERSION);
     expect(patchTargetProblem(PATCHED_GPUJS_VERSION, WebAssemblyFunctionNode.prototype, WasmFunctionEmitter.prototype)).to.equal(null);
@@ -467,5 +479,7 @@ describe('[unit 3: kernels] the webasm patch refuses a gpu.js it was not written
     const withoutGather = Object.fromEntries(WRAPPED_FUNCTION_NODE_METHODS.filter((m) => m !== 'vGather').map((m) => [m, node[m]]));
     expect(patchTargetProblem(PATCHED_GPUJS_VERSION, withoutGather, WasmFunctionEmitter.prototype)).to.match(/wraps WebAssemblyFunctionNode\.vGather, which this gpu.js 2\.24\.1 does not have/);
     expect(patchTargetProblem(PATCHED_GPUJS_VERSION, node, {})).to.match(/wraps WasmFunctionEmitter\.call,/);
+    const withoutTrunc = { call: WasmFunctionEmitter.prototype.call };
+    expect(patchTargetProblem(PATCHED_GPUJS_VERSION, node, withoutTrunc)).to.match(/wraps WasmFunctionEmitter\.i32TruncSatF32S, which this gpu.js 2\.24\.1 does not have/);
   });
 });

@@ -126,6 +126,20 @@
  *    and the grid has no padding columns, else rows and columns are dropped with plain copies
  *    (untile4RowMajor in tiles.ts).
  *
+ * L. Float-to-int conversions without a false dependency. A scalar i32.trunc_sat_f32_s
+ *    outside every loop of the kernel (the offsets a kernel converts once per call, e.g. the
+ *    twins of F for `const leftAt = Math.floor(leftOffset)`) is emitted as lane 0 of the
+ *    vector conversion: f32x4.splat, i32x4.trunc_sat_f32x4_s, i32x4.extract_lane 0. Both
+ *    saturate and send NaN to 0, so the value is the same bit for bit. Why: V8 (Node 20,
+ *    x86-64) lowers the scalar form with `vroundss d, d, s` and `vcvtlsi2ss d, xmm15, r`
+ *    (seen with --print-wasm-code), which merge the upper lanes of d and of the scratch
+ *    register xmm15 into their result and so wait for whatever last wrote them: when a quad
+ *    ends in a long vector chain (exp, divisions) the next quad's conversions wait for it,
+ *    and the quads run one after another instead of overlapping. Inside loops the scalar form
+ *    stays: there the vector one cost more than it saved (the convolutions ran slower).
+ *    Measured (bench/profile-step.ts gpujs:webasm 32 5 unet-mini, one thread, two alternating
+ *    runs each way): the SiLU gradient kernel 33 and 26 ms a step, against 52 and 47 without L.
+ *
  * What would make this unnecessary: gpu.js itself (1) typing loop counters / integer consts /
  * integer constants i32, (2) recognising "uniform + thread.x" subscripts as contiguous and
  * emitting v128.load. Both are local changes to function-node.js (vGather and
@@ -162,6 +176,8 @@ export interface WebasmPatchStats {
   rowMajorStores: number;
   /** Array(4) component addresses computed row-major (K, scalar code) */
   rowMajorAddresses: number;
+  /** scalar f32-to-i32 conversions emitted as lane 0 of the vector conversion (L) */
+  laneTruncs: number;
 }
 
 /** The gpu.js release this patch was written against (package.json pins it). */
@@ -171,10 +187,12 @@ export const WRAPPED_FUNCTION_NODE_METHODS: readonly string[] = [
   'stmtFor', 'vstmtFor', 'stmtVariableDeclaration', 'emitIndex', 'vGather', 'emitFlatLoad', 'emitComponentAddress', 'vStoreOutput', 'vAssign', 'vCoerce',
 ];
 
+/** The methods of WasmFunctionEmitter.prototype that it wraps (G, L). */
+export const WRAPPED_EMITTER_METHODS: readonly string[] = ['call', 'i32TruncSatF32S'];
+
 /**
  * Why the patch cannot be applied to this gpu.js, or null when it can: the version must be
- * the pinned one, and every method the patch wraps must exist (WasmFunctionEmitter's `call`
- * too). The patch rewrites private code-generator methods, so another release could rename
+ * the pinned one, and every method the patch wraps must exist (WasmFunctionEmitter's too). The patch rewrites private code-generator methods, so another release could rename
  * one (the wrapper would then never run: slower, not wrong) or change what one emits (the
  * rewrites could then be wrong): both are refused instead of guessed at.
  */
@@ -182,7 +200,7 @@ export function patchTargetProblem(version: string, functionNode: Record<string,
   const how = 'install the pinned release (npm ci), or turn the patch off: TINY_DDPM_WEBASM_PATCH=0 or new GpuJsBackend({ mode: \'webasm\', webasmPatch: false })';
   if (version !== PATCHED_GPUJS_VERSION) return `gpujs: the webasm code-generator patch (src/backend/gpujs/webasm-codegen-patch.ts) was written for gpu.js ${PATCHED_GPUJS_VERSION}, but gpu.js ${version} is installed; ${how}`;
   const missing = WRAPPED_FUNCTION_NODE_METHODS.filter((m) => typeof functionNode?.[m] !== 'function').map((m) => `WebAssemblyFunctionNode.${m}`);
-  if (typeof emitter?.call !== 'function') missing.push('WasmFunctionEmitter.call');
+  for (const m of WRAPPED_EMITTER_METHODS) if (typeof emitter?.[m] !== 'function') missing.push(`WasmFunctionEmitter.${m}`);
   if (missing.length) return `gpujs: the webasm code-generator patch wraps ${missing.join(', ')}, which this gpu.js ${version} does not have; ${how}`;
   return null;
 }
@@ -195,8 +213,10 @@ export function assertWebasmPatchTarget(): void {
   if (targetProblem) throw new Error(targetProblem);
 }
 
-const stats: WebasmPatchStats = { vectorLoads: 0, gathers: 0, splatLoads: 0, intLoops: 0, intConsts: 0, intShadows: 0, inlineExps: 0, foldedOffsets: 0, fusedMultiplyAdds: 0, rowMajorStores: 0, rowMajorAddresses: 0 };
+const stats: WebasmPatchStats = { vectorLoads: 0, gathers: 0, splatLoads: 0, intLoops: 0, intConsts: 0, intShadows: 0, inlineExps: 0, foldedOffsets: 0, fusedMultiplyAdds: 0, rowMajorStores: 0, rowMajorAddresses: 0, laneTruncs: 0 };
 let active = false;
+/** how many `for` statements the code walk is inside (L rewrites only outside loops) */
+let loopDepth = 0;
 let fmaActive = false;
 /** H: argument names whose every element the kernel being compiled declares >= 0 (KernelSpec.nonNegative) */
 let nonNegativeArrays = new Set<string>();
@@ -513,12 +533,22 @@ export function applyWebasmCodegenPatch(): void {
   const stockFor = P.stmtFor;
   P.stmtFor = function (this: any, forNode: any) {
     if (active) markIntLoop(this, forNode);
-    return stockFor.call(this, forNode);
+    loopDepth++; // L
+    try {
+      return stockFor.call(this, forNode);
+    } finally {
+      loopDepth--;
+    }
   };
   const stockVFor = P.vstmtFor;
   P.vstmtFor = function (this: any, forNode: any) {
     if (active) markIntLoop(this, forNode);
-    return stockVFor.call(this, forNode);
+    loopDepth++;
+    try {
+      return stockVFor.call(this, forNode);
+    } finally {
+      loopDepth--;
+    }
   };
 
   // B: integer consts
@@ -648,6 +678,13 @@ export function applyWebasmCodegenPatch(): void {
     emitExpF32(this);
     stats.inlineExps++;
     return this;
+  };
+  // L: scalar f32 -> i32 outside loops as lane 0 of the vector conversion (no false dependency in V8's code)
+  const stockTruncSat = WasmFunctionEmitter.prototype.i32TruncSatF32S;
+  WasmFunctionEmitter.prototype.i32TruncSatF32S = function (this: any) {
+    if (!active || loopDepth > 0) return stockTruncSat.call(this);
+    stats.laneTruncs++;
+    return this.f32x4Splat().i32x4TruncSatF32x4S().i32x4ExtractLane(0);
   };
   // K: Array(4) results row-major. Cell (x, yb, z) of an [X, YB, Z] grid has flat index
   // d = x + X (yb + YB z); its component c goes to row 4 yb + c of its image:
