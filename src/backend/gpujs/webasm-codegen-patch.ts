@@ -84,6 +84,9 @@
  *    (a SiLU over 2.4M floats: 92 ms, against 16 ms for a negation). The patch emits exp
  *    inline instead, as f32x4 arithmetic (and the same sequence in f32 for scalar code):
  *      x <- clamp(x, -104, 89)              (beyond: 0 and +Infinity come out of the scaling)
+ *                                          (in SIMD by f32x4.pmin / pmax, one instruction each
+ *                                          where min / max cost seven for their NaN rules; a NaN
+ *                                          x passes through either way)
  *      n <- nearest(x * log2(e))            x = n ln2 + r,  |r| <= ln2 / 2
  *      r <- (x - n * LN2_HI) - n * LN2_LO   ln2 split so that n * LN2_HI is exact (Cody & Waite)
  *      p <- 1 + r + r^2/2! + ... + r^7/7!   Taylor; the r^8/8! left out is < 1e-8 of e^r
@@ -413,7 +416,7 @@ function emitExpF32x4(em: any, x: number): void {
   const n = em.addLocal('v128');
   const r = em.addLocal('v128');
   const k = em.addLocal('v128');
-  em.localGet(x); splat(EXP_HI); em.f32x4Min(); splat(EXP_LO); em.f32x4Max(); em.localSet(xc);
+  em.localGet(x); splat(EXP_HI); em.f32x4Pmin(); splat(EXP_LO); em.f32x4Pmax(); em.localSet(xc);
   em.localGet(xc); splat(LOG2E); em.f32x4Mul(); em.f32x4Nearest(); em.localSet(n);
   em.localGet(xc); em.localGet(n); splat(LN2_HI); em.f32x4Mul(); em.f32x4Sub();
   em.localGet(n); splat(LN2_LO); em.f32x4Mul(); em.f32x4Sub(); em.localSet(r);
