@@ -108,7 +108,7 @@ export const HEADLESS_CHROMIUM_ARGS = ['--no-sandbox', '--disable-background-net
 
 /**
  * Open the built page in headless Chromium on `backend`, sample with the page's default
- * settings (10 images, DDIM 25, classes in turn, guidance 2), train `trainSteps` steps in the
+ * settings (10 images, DDIM 25, classes in turn, the checkpoint's guidance: 1.5 for the shipped one), train `trainSteps` steps in the
  * tab, and save a screenshot of the whole page: the README's picture, and the speeds it quotes.
  */
 async function screenshot(dir: string, file: string, backend: string, trainSteps: number, chromiumPath: string): Promise<void> {
