@@ -74,6 +74,20 @@ function matmul(name: string, batch: number, m: number, k: number, n: number, tr
   };
 }
 
+/** SiLU and its gradient (an exp and divisions per element); the rate column counts elements, not flops */
+function silu(name: string, size: number, grad: boolean): Case {
+  return {
+    name: `${grad ? 'siluGrad' : 'silu'} ${name} (G elements/s)`,
+    flops: size,
+    setup: (b) => {
+      const x = b.fromArray(random(size));
+      const g = b.fromArray(random(size).reverse());
+      if (!grad) return () => b.unary('silu', x, size);
+      return () => b.binary('siluGrad', { buf: g, offset: 0, strides: [1] }, { buf: x, offset: 0, strides: [1] }, [size]);
+    },
+  };
+}
+
 const B = BATCH;
 const CASES: Case[] = [
   conv(`[${B},32,28,28] -> 32 (down0, up path)`, B, 32, 28, 32, 1, 'forward'),
@@ -93,6 +107,8 @@ const CASES: Case[] = [
   matmul(`attention q k^T [${B}] x [49,64] x [64,49]`, B, 49, 64, 49, true),
   matmul(`attention a v [${B}] x [49,49] x [49,64]`, B, 49, 49, 64),
   matmul(`linear [${B},128] x [128,128]`, 1, B, 128, 128),
+  silu(`[${B},32,28,28]`, B * 32 * 28 * 28, false),
+  silu(`[${B},32,28,28]`, B * 32 * 28 * 28, true),
 ];
 
 function measure(b: Backend, c: Case): number {
