@@ -1,8 +1,8 @@
 /**
- * Per-kernel-family profile of a UNet training step (unet-tiny unless a preset is given) (kernelStats: calls, ms inside the
+ * Per-kernel-family profile of a UNet training step (kernelStats: calls, ms inside the
  * kernels, ms laying outputs out, output floats), the mean over the warm steps:
  *
- *   npx ts-node --transpile-only bench/profile-step.ts gpujs:webasm 64 3      # spec, batch, steps (the first warms up)
+ *   npx ts-node --transpile-only bench/profile-step.ts gpujs:webasm 64 3      # spec, batch, steps (the first warms up); unet-tiny
  *   npx ts-node --transpile-only bench/profile-step.ts gpujs:webasm 32 3 unet-mini   # the default network
  */
 import { createUNet, Adam, randn, setBackend, Generator } from '../src';

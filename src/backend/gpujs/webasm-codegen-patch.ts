@@ -130,8 +130,9 @@
  *    (untile4RowMajor in tiles.ts).
  *
  * L. Float-to-int conversions without a false dependency. A scalar i32.trunc_sat_f32_s
- *    outside every loop of the kernel (the offsets a kernel converts once per call, e.g. the
- *    twins of F for `const leftAt = Math.floor(leftOffset)`) is emitted as lane 0 of the
+ *    outside every `for` loop of the kernel (the only loops kernels/ writes), such as the
+ *    offsets a kernel converts once per call (the twins of F for
+ *    `const leftAt = Math.floor(leftOffset)`), is emitted as lane 0 of the
  *    vector conversion: f32x4.splat, i32x4.trunc_sat_f32x4_s, i32x4.extract_lane 0. Both
  *    saturate and send NaN to 0, so the value is the same bit for bit. Why: V8 (Node 20,
  *    x86-64) lowers the scalar form with `vroundss d, d, s` and `vcvtlsi2ss d, xmm15, r`
@@ -195,8 +196,8 @@ export const WRAPPED_EMITTER_METHODS: readonly string[] = ['call', 'i32TruncSatF
 
 /**
  * Why the patch cannot be applied to this gpu.js, or null when it can: the version must be
- * the pinned one, and every method the patch wraps must exist (WasmFunctionEmitter's too). The patch rewrites private code-generator methods, so another release could rename
- * one (the wrapper would then never run: slower, not wrong) or change what one emits (the
+ * the pinned one, and every method the patch wraps must exist (WasmFunctionEmitter's too).
+ * The patch rewrites private code-generator methods, so another release could rename one (the wrapper would then never run: slower, not wrong) or change what one emits (the
  * rewrites could then be wrong): both are refused instead of guessed at.
  */
 export function patchTargetProblem(version: string, functionNode: Record<string, unknown> | undefined, emitter: Record<string, unknown> | undefined): string | null {
@@ -533,26 +534,19 @@ export function applyWebasmCodegenPatch(): void {
     intLoopInits.add(d.init);
     stats.intLoops++;
   };
-  const stockFor = P.stmtFor;
-  P.stmtFor = function (this: any, forNode: any) {
-    if (active) markIntLoop(this, forNode);
-    loopDepth++; // L
-    try {
-      return stockFor.call(this, forNode);
-    } finally {
-      loopDepth--;
-    }
-  };
-  const stockVFor = P.vstmtFor;
-  P.vstmtFor = function (this: any, forNode: any) {
-    if (active) markIntLoop(this, forNode);
-    loopDepth++;
-    try {
-      return stockVFor.call(this, forNode);
-    } finally {
-      loopDepth--;
-    }
-  };
+  // the same wrapper for both walks' `for` (scalar and SIMD); L counts how deep the walk is
+  const wrapFor = (stock: any) =>
+    function (this: any, forNode: any) {
+      if (active) markIntLoop(this, forNode);
+      loopDepth++;
+      try {
+        return stock.call(this, forNode);
+      } finally {
+        loopDepth--;
+      }
+    };
+  P.stmtFor = wrapFor(P.stmtFor);
+  P.vstmtFor = wrapFor(P.vstmtFor);
 
   // B: integer consts
   const stockDecl = P.stmtVariableDeclaration;
