@@ -429,22 +429,40 @@ export function backwardWeightTSlices(p: Conv2dParams): { slices: number; batchP
   return { slices: Math.ceil(p.n / batchPerSplit), batchPerSplit };
 }
 
-/** Output rows up to this wide get conv2dBackwardWeightT with its ox loop unrolled. */
-const UNROLL_OW = 32;
+/** Output rows up to this wide get conv2dBackwardWeightT with its ox loop in pairs (backwardWeightTPaired). */
+const PAIRED_OW = 32;
 
 /**
- * conv2dBackwardWeightT with the ox loop unrolled into the source (ow, cout and the column step
- * as literals): no loop counter, compare and branch per output position, and every offset a
- * constant folded into the load (measured 1.3-1.6x on the unet-tiny sizes).
+ * conv2dBackwardWeightT with the ox loop taking two output positions per iteration, written out
+ * (the odd last one after the loop): the column step and every offset inside the pair are
+ * literals folded into the loads. Why two and not the whole row: V8 schedules a block's loads
+ * ahead of the multiply-adds that use them, so a fully unrolled row of 28 (28 vector loads and
+ * 112 splats in one block, 16 vector registers) spilled nearly every loaded value to the stack
+ * and read it back (seen with node --print-wasm-code); a pair, 10 loaded values and 4 sums,
+ * stays in registers. Measured on [32, 32, 28, 28] -> 32 (bench/kernels.ts, one thread): 12.1-12.2
+ * GFLOP/s in pairs against 7.1 for the whole row unrolled, 6.7 for the plain loop, 10.9 in threes
+ * and 5.2-7.7 in fours.
  */
-function backwardWeightTUnrolled(ow: number, cout: number, colStep: number): string {
-  const steps: string[] = [];
-  for (let ox = 0; ox < ow; ox++) {
+function backwardWeightTPaired(ow: number, cout: number, colStep: number): string {
+  // output position `ox` (a literal) relative to the loop's xa / ga, or to the row's xr / gr after the loop
+  const step = (ox: number, inLoop: boolean): string[] => {
+    const [xBase, gBase] = inLoop ? ['xa', 'ga'] : ['xr', 'gr'];
     const g = ox * cout;
     const xo = ox * colStep;
-    steps.push(`        const g${ox} = gyT[this.thread.x + gr${g > 0 ? ` + ${g}` : ''}];`);
-    for (let r = 0; r < 4; r++) steps.push(`        p${r} += xp[o${r} + xr${xo > 0 ? ` + ${xo}` : ''}] * g${ox};`);
+    const lines = [`          const g${ox} = gyT[this.thread.x + ${gBase}${g > 0 ? ` + ${g}` : ''}];`];
+    for (let r = 0; r < 4; r++) lines.push(`          p${r} += xp[o${r} + ${xBase}${xo > 0 ? ` + ${xo}` : ''}] * g${ox};`);
+    return lines;
+  };
+  const pairs = ow - (ow % 2);
+  const steps: string[] = [];
+  if (pairs > 0) {
+    steps.push(`        for (let ox = 0; ox < ${pairs}; ox += 2) {`);
+    steps.push(`          const xa = xr + ox * ${colStep};`);
+    steps.push(`          const ga = gr + ox * ${cout};`);
+    steps.push(...step(0, true), ...step(1, true));
+    steps.push('        }');
   }
+  if (pairs < ow) steps.push(...step(pairs, false));
   return `function conv2dBackwardWeightT(xp, gyT, offs) {
   const r0 = this.thread.y * 4;
   const o0 = Math.floor(offs[r0]);
@@ -486,7 +504,7 @@ export function conv2dBackwardWeightTSpec(p: Conv2dParams): KernelSpec {
   const wp = paddedPitch(p.w + 2 * p.padW);
   const ckk = p.cin * p.kh * p.kw;
   const constants: WeightTConstants = { n: p.n, cout: p.cout, oh: p.oh, ow: p.ow, wp, batchPerSplit, rowStep: p.strideH * wp, colStep: p.strideW, xImage: p.cin * hp * wp, gImage: p.oh * p.ow * p.cout, gRow: p.ow * p.cout };
-  const source = p.ow <= UNROLL_OW ? backwardWeightTUnrolled(p.ow, p.cout, p.strideW) : conv2dBackwardWeightT;
+  const source = p.ow <= PAIRED_OW ? backwardWeightTPaired(p.ow, p.cout, p.strideW) : conv2dBackwardWeightT;
   return { name: 'conv2d.backwardWeight', source, output: [p.cout, Math.ceil(ckk / 4), slices], constants, tile4: { rows: ckk }, nonNegative: ['offs'] };
 }
 
