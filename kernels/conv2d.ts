@@ -36,7 +36,14 @@ import { floorDivSource, type KernelSpec, type KernelThis } from './kernel';
 // the channel loop, so they are splat loads shared by the quad. The x grid ends at the last
 // real cell, (oh - 1) * wp + ow, so the last tap of the last cell reads the last padded float:
 // every read is inside xp. The taps are unrolled into the source (one template per kernel
-// size, padded width and weight order), with their offsets as literals.
+// size, padded width and weight order), with their offsets as literals, one row of taps per
+// pass over the channels: a loop body of one row (3 vector loads, 12 weight splats, 12
+// multiply-adds into 4 sums) keeps its values in the 16 vector registers, where all 9 taps in
+// one body did not (V8 schedules a block's loads ahead of their multiply-adds, and spilled most
+// of the 45 to the stack: node --print-wasm-code). Measured kernel against kernel in one
+// process (`npx ts-node --transpile-only bench/conv-ab.ts --rev e790999 --calls 21`, batch 32, one
+// thread): forward 1.52x at 28x28x32, 1.31x at 14x14x64, 1.40x at 7x7x64, 1.36x stride 2;
+// backward-input 1.48x, 1.31x, 1.39x.
 //
 // Stride s > 1, forward. Lanes 4 outputs apart would read inputs 4s apart: no vector load.
 // So the padded input is first split into its s_H * s_W stride phases (spaceToDepthSpec):
@@ -166,18 +173,24 @@ function paddedTaps(c: PaddedConv): Tap[][] {
 }
 
 function paddedConvSource(c: PaddedConv): string {
-  const lines: string[] = [];
-  let first = 0; // x<j>: the j-th tap of the kernel
-  for (const row of paddedTaps(c)) {
-    row.forEach((tap, i) => lines.push(`    const x${first + i} = xp[this.thread.x + xc${tap.xoff > 0 ? ` + ${tap.xoff}` : ''}];`));
-    // even taps into s, odd into u: two independent chains of multiply-adds per channel
+  // one pass over the channels per row of taps: a row's reads and multiply-adds are one loop body
+  const passes = paddedTaps(c).map((row) => {
+    const lines: string[] = [];
+    row.forEach((tap, i) => lines.push(`    const x${i} = xp[this.thread.x + xc${tap.xoff > 0 ? ` + ${tap.xoff}` : ''}];`));
     row.forEach((tap, i) => {
-      const j = first + i;
-      for (let r = 0; r < 4; r++) lines.push(`    ${j % 2 ? 'u' : 's'}${r} += w[a${r}${tap.t > 0 ? ` + ${tap.t}` : ''}] * x${j};`);
+      for (let r = 0; r < 4; r++) lines.push(`    s${r} += w[a${r}${tap.t > 0 ? ` + ${tap.t}` : ''}] * x${i};`);
     });
-    first += row.length;
-  }
-  // the bias starts the sums: nothing more stays live through the channel loop
+    return `  for (let ci = 0; ci < this.constants.cin; ci++) {
+    const xc = img + ci * this.constants.hpwp;
+    const wc = ci * this.constants.wIn;
+    const a0 = wc + w0;
+    const a1 = wc + w1;
+    const a2 = wc + w2;
+    const a3 = wc + w3;
+${lines.join('\n')}
+  }`;
+  });
+  // the bias starts the sums
   const sums = [0, 1, 2, 3].map((r) => `  let s${r} = ${c.bias ? `bias[c${r}]` : '0'};`).join('\n');
   return `function conv2dPadded(xp, w${c.bias ? ', bias' : ''}) {
   const c0 = this.thread.y * 4;
@@ -190,20 +203,8 @@ function paddedConvSource(c: PaddedConv): string {
   const w3 = c3 * this.constants.wOut;
   const img = this.thread.z * this.constants.imgStride;
 ${sums}
-  let u0 = 0;
-  let u1 = 0;
-  let u2 = 0;
-  let u3 = 0;
-  for (let ci = 0; ci < this.constants.cin; ci++) {
-    const xc = img + ci * this.constants.hpwp;
-    const wc = ci * this.constants.wIn;
-    const a0 = wc + w0;
-    const a1 = wc + w1;
-    const a2 = wc + w2;
-    const a3 = wc + w3;
-${lines.join('\n')}
-  }
-  return [s0 + u0, s1 + u1, s2 + u2, s3 + u3];
+${passes.join('\n')}
+  return [s0, s1, s2, s3];
 }`;
 }
 
@@ -439,9 +440,10 @@ const PAIRED_OW = 32;
  * ahead of the multiply-adds that use them, so a fully unrolled row of 28 (28 vector loads and
  * 112 splats in one block, 16 vector registers) spilled nearly every loaded value to the stack
  * and read it back (seen with node --print-wasm-code); a pair, 10 loaded values and 4 sums,
- * stays in registers. Measured on [32, 32, 28, 28] -> 32 (bench/kernels.ts, one thread): 12.1-12.2
- * GFLOP/s in pairs against 7.1 for the whole row unrolled, 6.7 for the plain loop, 10.9 in threes
- * and 5.2-7.7 in fours.
+ * stays in registers. Measured against the whole row (`npx ts-node --transpile-only
+ * bench/conv-ab.ts --rev 5f9c029 --calls 21`, batch 32, one thread): 1.53x at [32, 32, 28, 28] -> 32,
+ * 1.05x at 14x14x64, the same at 7x7x64; in separate bench/kernels.ts runs threes and fours were
+ * slower than pairs at 28x28 (10.9 and 5.2-7.7 GFLOP/s against 12.1-12.2).
  */
 function backwardWeightTPaired(ow: number, cout: number, colStep: number): string {
   // output position `ox` (a literal) relative to the loop's xa / ga, or to the row's xr / gr after the loop

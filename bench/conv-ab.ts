@@ -1,0 +1,142 @@
+/**
+ * The convolution kernels of a git revision against the working tree's, in one process: the
+ * same runner, the same inputs, calls alternating A, B, A, B, ... and the median of each, so
+ * the two see the same machine at the same moments (on a shared 2-core machine separate runs
+ * of bench/kernels.ts vary by 30% and more from one minute to the next).
+ *
+ *   npx ts-node --transpile-only bench/conv-ab.ts                    # HEAD against the working tree
+ *   npx ts-node --transpile-only bench/conv-ab.ts --rev e790999 --batch 32 --calls 15
+ *
+ * Kernels: the forward conv (stride 1 and stride 2 on its phases), the stride-1 input gradient
+ * and the weight gradient, at unet-tiny's sizes, one thread (gpujs:webasm), the kernel alone
+ * (its input already padded). The revision's kernels/conv2d.ts is written to a temporary
+ * folder with its imports pointed back at this checkout, so it must use the same exports.
+ */
+import { execFileSync } from 'child_process';
+import { mkdirSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join, resolve } from 'path';
+import type { Conv2dParams } from '../src/backend/backend';
+import { KernelRunner, type KernelArg } from '../src/backend/gpujs/runner';
+import * as working from '../kernels/conv2d';
+import type { KernelSpec } from '../kernels/kernel';
+import { Generator } from '../src/random';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+}
+const REV = arg('rev', 'HEAD');
+const BATCH = Number(arg('batch', '32'));
+const CALLS = Number(arg('calls', '15'));
+
+/** kernels/conv2d.ts at REV, importable from a temporary folder. */
+function revisionModule(rev: string): typeof working {
+  const root = resolve(__dirname, '..');
+  let sha: string;
+  let source: string;
+  try {
+    sha = execFileSync('git', ['rev-parse', '--short', rev], { cwd: root, encoding: 'utf8' }).trim();
+    source = execFileSync('git', ['show', `${sha}:kernels/conv2d.ts`], { cwd: root, encoding: 'utf8' });
+  } catch {
+    console.error(`conv-ab: no kernels/conv2d.ts at revision "${rev}" in this repository`);
+    process.exit(1);
+  }
+  const dir = join(tmpdir(), `tiny-ddpm-conv-ab-${sha}`);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'conv2d.ts');
+  const patched = source
+    .replace(/from '\.\/kernel'/g, `from ${JSON.stringify(join(root, 'kernels', 'kernel'))}`)
+    .replace(/from '\.\.\/src\/backend\/backend'/g, `from ${JSON.stringify(join(root, 'src', 'backend', 'backend'))}`);
+  writeFileSync(file, patched);
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  return require(file);
+}
+
+const gen = new Generator(1);
+const random = (n: number) => Float32Array.from({ length: n }, () => gen.uniform() - 0.5);
+
+interface Case {
+  name: string;
+  flops: number;
+  /** the kernel and its arguments, built with one module's exports */
+  make: (m: typeof working) => { spec: KernelSpec; args: KernelArg[] };
+}
+
+function params(cin: number, hw: number, cout: number, stride: number): Conv2dParams {
+  const o = Math.floor((hw + 2 - 3) / stride) + 1;
+  return { n: BATCH, cin, h: hw, w: hw, cout, kh: 3, kw: 3, strideH: stride, strideW: stride, padH: 1, padW: 1, oh: o, ow: o };
+}
+
+const cases: Case[] = [];
+for (const [cin, hw, cout] of [[32, 28, 32], [64, 14, 64], [64, 7, 64]]) {
+  const p = params(cin, hw, cout, 1);
+  const flops = 2 * p.n * p.cout * p.cin * 9 * p.oh * p.ow;
+  const shape = `[${BATCH},${cin},${hw},${hw}] -> ${cout}`;
+  cases.push({
+    name: `forward ${shape}`,
+    flops,
+    make: (m) => {
+      const c = m.forwardPadded(p);
+      return { spec: m.paddedConvSpec('conv2d.forward', c), args: [random(p.n * p.cin * c.hp * c.wp), random(p.cout * p.cin * 9)] };
+    },
+  });
+  cases.push({
+    name: `backwardInput ${shape}`,
+    flops,
+    make: (m) => {
+      const c = m.backwardInputPadded(p);
+      return { spec: m.paddedConvSpec('conv2d.backwardInput', c), args: [random(p.n * p.cout * c.hp * c.wp), random(p.cout * p.cin * 9)] };
+    },
+  });
+  cases.push({
+    name: `backwardWeight ${shape}`,
+    flops,
+    make: (m) => {
+      const wp = m.paddedPitch(p.w + 2);
+      return { spec: m.conv2dBackwardWeightTSpec(p), args: [random(p.n * p.cin * (p.h + 2) * wp), random(p.n * p.cout * p.oh * p.ow), m.backwardWeightOffsets(p)] };
+    },
+  });
+}
+{
+  const p = params(32, 28, 32, 2);
+  cases.push({
+    name: `forward [${BATCH},32,28,28] -> 32 stride 2`,
+    flops: 2 * p.n * p.cout * p.cin * 9 * p.oh * p.ow,
+    make: (m) => {
+      const c = m.forwardPhased(p);
+      return { spec: m.paddedConvSpec('conv2d.forward', c), args: [random(p.n * p.cin * 4 * c.hp * c.wp), random(p.cout * p.cin * 9)] };
+    },
+  });
+}
+
+const before = revisionModule(REV);
+const runner = new KernelRunner('webasm', {});
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+console.log(`conv kernels, ${REV} (A) against the working tree (B), batch ${BATCH}, one thread, ${CALLS} alternating calls each; GFLOP/s of the medians\n`);
+console.log('kernel'.padEnd(44), 'A'.padStart(7), 'B'.padStart(7), 'B/A'.padStart(6));
+for (const c of cases) {
+  const a = c.make(before);
+  const b = c.make(working);
+  // different names, so the runner compiles and caches them apart
+  const specA = { ...a.spec, name: `${a.spec.name}@A` };
+  const specB = { ...b.spec, name: `${b.spec.name}@B` };
+  for (let i = 0; i < 2; i++) {
+    runner.run(specA, a.args);
+    runner.run(specB, b.args);
+  }
+  const ta: number[] = [];
+  const tb: number[] = [];
+  for (let i = 0; i < CALLS; i++) {
+    let t0 = performance.now();
+    runner.run(specA, a.args);
+    ta.push(performance.now() - t0);
+    t0 = performance.now();
+    runner.run(specB, b.args);
+    tb.push(performance.now() - t0);
+  }
+  const ga = c.flops / median(ta) / 1e6;
+  const gb = c.flops / median(tb) / 1e6;
+  console.log(c.name.padEnd(44), ga.toFixed(2).padStart(7), gb.toFixed(2).padStart(7), (gb / ga).toFixed(2).padStart(6));
+}
+runner.destroy?.();

@@ -1,0 +1,117 @@
+/**
+ * Whole training steps with the kernels of a git revision against the working tree's, in one
+ * process: the kernel files named (default kernels/conv2d.ts) are loaded as they are at the
+ * revision and as they are now, and the steps alternate A, B, A, B, ... with one or the other
+ * set of kernel builders in place, so both see the same machine at the same moments (separate
+ * runs of bench/train-step.ts on a shared 2-core machine vary by 30% from one minute to the
+ * next). Everything else (autograd, the other kernels, the runner) is the working tree's.
+ *
+ *   npx ts-node --transpile-only bench/step-ab.ts                                 # HEAD against the working tree
+ *   npx ts-node --transpile-only bench/step-ab.ts --rev e790999 --batch 32 --steps 6 --model unet-tiny
+ *   npx ts-node --transpile-only bench/step-ab.ts --files kernels/conv2d.ts,kernels/matmul.ts
+ *
+ * One thread (gpujs:webasm), one forward/backward/Adam step per measurement after one warm-up
+ * step each way (which compiles the kernels); the medians of --steps steps each way.
+ * How it swaps: the backend calls the kernel files' exported spec builders through their
+ * module objects, so each export is replaced by a function that calls the revision's or the
+ * working tree's builder and renames the spec it returns (`<name>@A` / `<name>@B`), which the
+ * runner then compiles and caches apart. The revision's files must export the same names.
+ */
+import { execFileSync } from 'child_process';
+import { mkdirSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join, resolve } from 'path';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+}
+const REV = arg('rev', 'HEAD');
+const BATCH = Number(arg('batch', '32'));
+const STEPS = Number(arg('steps', '6'));
+const MODEL = arg('model', 'unet-tiny');
+const FILES = arg('files', 'kernels/conv2d.ts').split(',');
+const root = resolve(__dirname, '..');
+
+/** Point a revision's relative imports (./x, ../src/x) back at this checkout. */
+function absoluteImports(source: string, fileDir: string): string {
+  return source.replace(/from '(\.{1,2}\/[^']+)'/g, (_m, rel: string) => `from ${JSON.stringify(resolve(fileDir, rel))}`);
+}
+
+let sha: string;
+try {
+  sha = execFileSync('git', ['rev-parse', '--short', REV], { cwd: root, encoding: 'utf8' }).trim();
+} catch {
+  console.error(`step-ab: no revision "${REV}" in this repository`);
+  process.exit(1);
+}
+let useA = false;
+const isSpec = (v: any) => v && typeof v === 'object' && typeof v.name === 'string' && typeof v.source !== 'undefined' && Array.isArray(v.output);
+for (const file of FILES) {
+  let source: string;
+  try {
+    source = execFileSync('git', ['show', `${sha}:${file}`], { cwd: root, encoding: 'utf8' });
+  } catch {
+    console.error(`step-ab: no ${file} at revision ${REV}`);
+    process.exit(1);
+  }
+  const dir = join(tmpdir(), `tiny-ddpm-step-ab-${sha}`, file.replace(/[/.]/g, '_'));
+  mkdirSync(dir, { recursive: true });
+  const copy = join(dir, 'module.ts');
+  writeFileSync(copy, absoluteImports(source, resolve(root, file, '..')));
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const before = require(copy);
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const now = require(resolve(root, file));
+  for (const key of Object.keys(now)) {
+    const b = now[key];
+    const a = before[key];
+    if (typeof b !== 'function' || typeof a !== 'function') continue;
+    now[key] = (...args: unknown[]) => {
+      const out = (useA ? a : b)(...args);
+      return isSpec(out) ? { ...out, name: `${out.name}@${useA ? 'A' : 'B'}` } : out;
+    };
+  }
+}
+
+// after the swap, so the backend's module objects are the swapped ones
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const lib = require('../src');
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { createBackend } = require('../src/backend/gpujs/select');
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { mseLoss } = require('../src/ops/loss');
+const { backend } = createBackend('gpujs:webasm');
+lib.setBackend(backend);
+const model = lib.createUNet(MODEL, { generator: new lib.Generator(0) });
+const opt = new lib.Adam(model.namedParameters(), { lr: 2e-4 });
+const gen = new lib.Generator(1);
+
+function step(): number {
+  const t0 = performance.now();
+  const x = lib.randn([BATCH, 1, 28, 28], { generator: gen });
+  const noise = lib.randn([BATCH, 1, 28, 28], { generator: gen });
+  const t = Array.from({ length: BATCH }, (_, j) => (j * 37) % 1000);
+  const loss = mseLoss(model.forward(x, t), noise);
+  opt.zeroGrad();
+  loss.backward();
+  opt.step();
+  loss.item();
+  return performance.now() - t0;
+}
+
+const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[xs.length >> 1];
+console.log(`${MODEL} training steps, batch ${BATCH}, one thread: ${FILES.join(', ')} at ${REV} (A) against the working tree (B), ${STEPS} alternating steps each`);
+const times: Record<'A' | 'B', number[]> = { A: [], B: [] };
+for (let i = -1; i < STEPS; i++) {
+  for (const side of ['A', 'B'] as const) {
+    useA = side === 'A';
+    const ms = step();
+    if (i >= 0) times[side].push(ms);
+  }
+}
+const a = median(times.A);
+const b = median(times.B);
+console.log(`A: ${times.A.map((t) => t.toFixed(0)).join(' ')} ms (median ${a.toFixed(0)})`);
+console.log(`B: ${times.B.map((t) => t.toFixed(0)).join(' ')} ms (median ${b.toFixed(0)})`);
+console.log(`A / B = ${(a / b).toFixed(2)}`);
