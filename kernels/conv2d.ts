@@ -41,7 +41,7 @@ import { floorDivSource, type KernelSpec, type KernelThis } from './kernel';
 // multiply-adds into 4 sums) keeps its values in the 16 vector registers, where all 9 taps in
 // one body did not (V8 schedules a block's loads ahead of their multiply-adds, and spilled most
 // of the 45 to the stack: node --print-wasm-code). Measured kernel against kernel in one
-// process (`npx ts-node --transpile-only bench/conv-ab.ts --rev e790999 --calls 21`, batch 32, one
+// process (`npx ts-node --transpile-only bench/kernel-ab.ts --rev e790999 --calls 21`, batch 32, one
 // thread): forward 1.52x at 28x28x32, 1.31x at 14x14x64, 1.40x at 7x7x64, 1.36x stride 2;
 // backward-input 1.48x, 1.31x, 1.39x.
 //
@@ -441,7 +441,7 @@ const PAIRED_OW = 32;
  * 112 splats in one block, 16 vector registers) spilled nearly every loaded value to the stack
  * and read it back (seen with node --print-wasm-code); a pair, 10 loaded values and 4 sums,
  * stays in registers. Measured against the whole row (`npx ts-node --transpile-only
- * bench/conv-ab.ts --rev 5f9c029 --calls 21`, batch 32, one thread): 1.53x at [32, 32, 28, 28] -> 32,
+ * bench/kernel-ab.ts --rev 5f9c029 --calls 21`, batch 32, one thread): 1.53x at [32, 32, 28, 28] -> 32,
  * 1.05x at 14x14x64, the same at 7x7x64; in separate bench/kernels.ts runs threes and fours were
  * slower than pairs at 28x28 (10.9 and 5.2-7.7 GFLOP/s against 12.1-12.2).
  */

@@ -59,9 +59,15 @@ function matmulTile4(this: KernelThis<MatmulConstants>, a: Float32Array, b: Floa
  * B not transposed (bStrideN = 1): the same 4-row tile, written for vector code. The B read is
  * literally `b[this.thread.x + uniform]`, so on webasm with the code-generator patch
  * (src/backend/gpujs/webasm-codegen-patch.ts) the 4 columns of a SIMD quad are one v128.load;
- * the A reads are splat loads. k is unrolled by 2 into 8 accumulators (two independent add
- * chains per row); an odd k ends with one more step. Rows past m repeat row m - 1 (a select on
- * integers, not Math.min, so the row offsets stay integers).
+ * the A reads are splat loads. k is unrolled by 2 into the 4 sums; an odd k ends with one more
+ * step. Rows past m repeat row m - 1 (a select on integers, not Math.min, so the row offsets
+ * stay integers). One sum per row, not two (the even and the odd q in separate chains, which
+ * would hide the multiply-add latency): V8 loads a step's 2 B vectors and 8 A splats before its
+ * multiply-adds, and with 8 sums that is 18 values for 16 vector registers, so it kept one sum on
+ * the stack, a store and a load in that sum's chain every step (node --print-wasm-code). With 4
+ * sums nothing spills: 1.10-1.21x at 512^3, 1.18-1.40x at [64,128] x [128,784], 1.10-1.21x at
+ * 128^3 (three runs of `npx ts-node --transpile-only bench/kernel-ab.ts --rev bdd8ffc --only matmul
+ * --calls 21`, one thread).
  * Measured (webasm, one core, 512^3): see bench/kernels.ts.
  */
 function matmulTile4Contiguous(this: KernelThis<MatmulConstants & { mLast: number; kEven: number; kOdd: number }>, a: Float32Array, b: Float32Array): number[] {
@@ -79,10 +85,6 @@ function matmulTile4Contiguous(this: KernelThis<MatmulConstants & { mLast: numbe
   let s1 = 0;
   let s2 = 0;
   let s3 = 0;
-  let t0 = 0;
-  let t1 = 0;
-  let t2 = 0;
-  let t3 = 0;
   for (let q = 0; q < this.constants.kEven; q += 2) {
     const bq = bBatch + q * this.constants.bStrideK;
     const b0 = b[this.thread.x + bq];
@@ -90,13 +92,13 @@ function matmulTile4Contiguous(this: KernelThis<MatmulConstants & { mLast: numbe
     const aq = q * this.constants.aStrideK;
     const ar = aq + this.constants.aStrideK;
     s0 += a[a0 + aq] * b0;
-    t0 += a[a0 + ar] * b1;
+    s0 += a[a0 + ar] * b1;
     s1 += a[a1 + aq] * b0;
-    t1 += a[a1 + ar] * b1;
+    s1 += a[a1 + ar] * b1;
     s2 += a[a2 + aq] * b0;
-    t2 += a[a2 + ar] * b1;
+    s2 += a[a2 + ar] * b1;
     s3 += a[a3 + aq] * b0;
-    t3 += a[a3 + ar] * b1;
+    s3 += a[a3 + ar] * b1;
   }
   for (let q = 0; q < this.constants.kOdd; q++) {
     const b0 = b[this.thread.x + bBatch + this.constants.kEven * this.constants.bStrideK];
@@ -106,7 +108,7 @@ function matmulTile4Contiguous(this: KernelThis<MatmulConstants & { mLast: numbe
     s2 += a[a2 + aq] * b0;
     s3 += a[a3 + aq] * b0;
   }
-  return [s0 + t0, s1 + t1, s2 + t2, s3 + t3];
+  return [s0, s1, s2, s3];
 }
 
 /**
@@ -122,23 +124,19 @@ function matmulTile4Aligned(this: KernelThis<MatmulConstants & { kEven: number; 
   let s1 = 0;
   let s2 = 0;
   let s3 = 0;
-  let t0 = 0;
-  let t1 = 0;
-  let t2 = 0;
-  let t3 = 0;
   for (let q = 0; q < this.constants.kEven; q += 2) {
     const bq = bBatch + q * this.constants.bStrideK;
     const b0 = b[this.thread.x + bq];
     const b1 = b[this.thread.x + bq + this.constants.bStrideK];
     const aq = aTile + q * this.constants.aStrideK;
     s0 += a[aq] * b0;
-    t0 += a[aq + this.constants.aStrideK] * b1;
+    s0 += a[aq + this.constants.aStrideK] * b1;
     s1 += a[aq + this.constants.aRow1] * b0;
-    t1 += a[aq + this.constants.aRow1 + this.constants.aStrideK] * b1;
+    s1 += a[aq + this.constants.aRow1 + this.constants.aStrideK] * b1;
     s2 += a[aq + this.constants.aRow2] * b0;
-    t2 += a[aq + this.constants.aRow2 + this.constants.aStrideK] * b1;
+    s2 += a[aq + this.constants.aRow2 + this.constants.aStrideK] * b1;
     s3 += a[aq + this.constants.aRow3] * b0;
-    t3 += a[aq + this.constants.aRow3 + this.constants.aStrideK] * b1;
+    s3 += a[aq + this.constants.aRow3 + this.constants.aStrideK] * b1;
   }
   for (let q = 0; q < this.constants.kOdd; q++) {
     const b0 = b[this.thread.x + bBatch + this.constants.kEven * this.constants.bStrideK];
@@ -148,7 +146,7 @@ function matmulTile4Aligned(this: KernelThis<MatmulConstants & { kEven: number; 
     s2 += a[aq + this.constants.aRow2] * b0;
     s3 += a[aq + this.constants.aRow3] * b0;
   }
-  return [s0 + t0, s1 + t1, s2 + t2, s3 + t3];
+  return [s0, s1, s2, s3];
 }
 
 /** Called with (a, b). */

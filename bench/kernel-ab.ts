@@ -1,16 +1,17 @@
 /**
- * The convolution kernels of a git revision against the working tree's, in one process: the
+ * The convolution and matmul kernels of a git revision against the working tree's, in one process: the
  * same runner, the same inputs, calls alternating A, B, A, B, ... and the median of each, so
  * the two see the same machine at the same moments (on a shared 2-core machine separate runs
  * of bench/kernels.ts vary by 30% and more from one minute to the next).
  *
- *   npx ts-node --transpile-only bench/conv-ab.ts                    # HEAD against the working tree
- *   npx ts-node --transpile-only bench/conv-ab.ts --rev e790999 --batch 32 --calls 15
+ *   npx ts-node --transpile-only bench/kernel-ab.ts                    # HEAD against the working tree
+ *   npx ts-node --transpile-only bench/kernel-ab.ts --rev e790999 --batch 32 --calls 15 --only conv
  *
  * Kernels: the forward conv (stride 1 and stride 2 on its phases), the stride-1 input gradient
- * and the weight gradient, at unet-tiny's sizes, one thread (gpujs:webasm), the kernel alone
- * (its input already padded). The revision's kernels/conv2d.ts is written to a temporary
- * folder with its imports pointed back at this checkout, so it must use the same exports.
+ * and the weight gradient, at unet-tiny's sizes, the kernel alone (its input already padded);
+ * matmul at 512^3 and two unet-tiny sizes. One thread (gpujs:webasm). The revision's
+ * kernels/conv2d.ts and kernels/matmul.ts are written to a temporary folder with their imports
+ * pointed back at this checkout, so they must use the same exports.
  */
 import { execFileSync } from 'child_process';
 import { mkdirSync, writeFileSync } from 'fs';
@@ -19,6 +20,7 @@ import { join, resolve } from 'path';
 import type { Conv2dParams } from '../src/backend/backend';
 import { KernelRunner, type KernelArg } from '../src/backend/gpujs/runner';
 import * as working from '../kernels/conv2d';
+import * as workingMatmul from '../kernels/matmul';
 import type { KernelSpec } from '../kernels/kernel';
 import { Generator } from '../src/random';
 
@@ -29,28 +31,28 @@ function arg(name: string, fallback: string): string {
 const REV = arg('rev', 'HEAD');
 const BATCH = Number(arg('batch', '32'));
 const CALLS = Number(arg('calls', '15'));
+const ONLY = arg('only', '');
 
-/** kernels/conv2d.ts at REV, importable from a temporary folder. */
-function revisionModule(rev: string): typeof working {
+/** kernels/<file> at REV, importable from a temporary folder. */
+function revisionModule(rev: string, file: string): any {
   const root = resolve(__dirname, '..');
   let sha: string;
   let source: string;
   try {
     sha = execFileSync('git', ['rev-parse', '--short', rev], { cwd: root, encoding: 'utf8' }).trim();
-    source = execFileSync('git', ['show', `${sha}:kernels/conv2d.ts`], { cwd: root, encoding: 'utf8' });
+    source = execFileSync('git', ['show', `${sha}:kernels/${file}`], { cwd: root, encoding: 'utf8' });
   } catch {
-    console.error(`conv-ab: no kernels/conv2d.ts at revision "${rev}" in this repository`);
+    console.error(`kernel-ab: no kernels/${file} at revision "${rev}" in this repository`);
     process.exit(1);
   }
-  const dir = join(tmpdir(), `tiny-ddpm-conv-ab-${sha}`);
+  const dir = join(tmpdir(), `tiny-ddpm-kernel-ab-${sha}`);
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, 'conv2d.ts');
-  const patched = source
-    .replace(/from '\.\/kernel'/g, `from ${JSON.stringify(join(root, 'kernels', 'kernel'))}`)
-    .replace(/from '\.\.\/src\/backend\/backend'/g, `from ${JSON.stringify(join(root, 'src', 'backend', 'backend'))}`);
-  writeFileSync(file, patched);
+  const copy = join(dir, file);
+  // relative imports (./kernel, ../src/backend/backend) back to this checkout
+  const patched = source.replace(/from '(\.{1,2}\/[^']+)'/g, (_m, rel: string) => `from ${JSON.stringify(resolve(root, 'kernels', rel))}`);
+  writeFileSync(copy, patched);
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  return require(file);
+  return require(copy);
 }
 
 const gen = new Generator(1);
@@ -59,8 +61,8 @@ const random = (n: number) => Float32Array.from({ length: n }, () => gen.uniform
 interface Case {
   name: string;
   flops: number;
-  /** the kernel and its arguments, built with one module's exports */
-  make: (m: typeof working) => { spec: KernelSpec; args: KernelArg[] };
+  /** the kernel and its arguments, built with one side's modules */
+  make: (m: typeof working, mm: typeof workingMatmul) => { spec: KernelSpec; args: KernelArg[] };
 }
 
 function params(cin: number, hw: number, cout: number, stride: number): Conv2dParams {
@@ -110,14 +112,20 @@ for (const [cin, hw, cout] of [[32, 28, 32], [64, 14, 64], [64, 7, 64]]) {
   });
 }
 
-const before = revisionModule(REV);
+for (const [m, k, n] of [[512, 512, 512], [64, 128, 784], [128, 128, 128]]) {
+  const p = { batch: 1, m, k, n, transA: false, transB: false, broadcastA: false, broadcastB: false };
+  cases.push({ name: `matmul [${m},${k}] x [${k},${n}]`, flops: 2 * m * k * n, make: (_c, mm) => ({ spec: mm.matmulSpec(p), args: [random(m * k), random(k * n)] }) });
+}
+
+const before = revisionModule(REV, 'conv2d.ts');
+const beforeMatmul = revisionModule(REV, 'matmul.ts');
 const runner = new KernelRunner('webasm', {});
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-console.log(`conv kernels, ${REV} (A) against the working tree (B), batch ${BATCH}, one thread, ${CALLS} alternating calls each; GFLOP/s of the medians\n`);
+console.log(`kernels, ${REV} (A) against the working tree (B), batch ${BATCH}, one thread, ${CALLS} alternating calls each; GFLOP/s of the medians\n`);
 console.log('kernel'.padEnd(44), 'A'.padStart(7), 'B'.padStart(7), 'B/A'.padStart(6));
-for (const c of cases) {
-  const a = c.make(before);
-  const b = c.make(working);
+for (const c of cases.filter((x) => x.name.includes(ONLY))) {
+  const a = c.make(before, beforeMatmul);
+  const b = c.make(working, workingMatmul);
   // different names, so the runner compiles and caches them apart
   const specA = { ...a.spec, name: `${a.spec.name}@A` };
   const specB = { ...b.spec, name: `${b.spec.name}@B` };
@@ -139,4 +147,4 @@ for (const c of cases) {
   const gb = c.flops / median(tb) / 1e6;
   console.log(c.name.padEnd(44), ga.toFixed(2).padStart(7), gb.toFixed(2).padStart(7), (gb / ga).toFixed(2).padStart(6));
 }
-runner.destroy?.();
+runner.destroy();
