@@ -8,7 +8,7 @@
  *   npx ts-node --transpile-only bench/kernel-ab.ts --rev e790999 --batch 32 --calls 15 --only conv
  *
  * Kernels: the forward conv (stride 1 and stride 2 on its phases), the stride-1 input gradient
- * and the weight gradient, at unet-tiny's sizes, the kernel alone (its input already padded);
+ * and the weight gradient, at unet-tiny's and unet-mini's sizes, the kernel alone (its input already padded);
  * matmul at 512^3 and two unet-tiny sizes. One thread (gpujs:webasm). The revision's
  * kernels/conv2d.ts and kernels/matmul.ts are written to a temporary folder with their imports
  * pointed back at this checkout, so they must use the same exports.
@@ -71,7 +71,8 @@ function params(cin: number, hw: number, cout: number, stride: number): Conv2dPa
 }
 
 const cases: Case[] = [];
-for (const [cin, hw, cout] of [[32, 28, 32], [64, 14, 64], [64, 7, 64]]) {
+// unet-tiny's sizes, then unet-mini's (the default network, half the channels)
+for (const [cin, hw, cout] of [[32, 28, 32], [64, 14, 64], [64, 7, 64], [16, 28, 16], [32, 14, 32]]) {
   const p = params(cin, hw, cout, 1);
   const flops = 2 * p.n * p.cout * p.cin * 9 * p.oh * p.ow;
   const shape = `[${BATCH},${cin},${hw},${hw}] -> ${cout}`;
