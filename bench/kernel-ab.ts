@@ -5,7 +5,7 @@
  * of bench/kernels.ts vary by 30% and more from one minute to the next).
  *
  *   npx ts-node --transpile-only bench/kernel-ab.ts                    # HEAD against the working tree
- *   npx ts-node --transpile-only bench/kernel-ab.ts --rev e790999 --batch 32 --calls 15 --only conv
+ *   npx ts-node --transpile-only bench/kernel-ab.ts --rev e790999 --batch 32 --calls 15 --only forward
  *
  * Kernels: the forward conv (stride 1 and stride 2 on its phases), the stride-1 input gradient
  * and the weight gradient, at unet-tiny's and unet-mini's sizes, the kernel alone (its input already padded);
