@@ -13,16 +13,13 @@
  * kernels/conv2d.ts and kernels/matmul.ts are written to a temporary folder with their imports
  * pointed back at this checkout, so they must use the same exports.
  */
-import { execFileSync } from 'child_process';
-import { mkdirSync, writeFileSync } from 'fs';
-import { tmpdir } from 'os';
-import { join, resolve } from 'path';
 import type { Conv2dParams } from '../src/backend/backend';
 import { KernelRunner, type KernelArg } from '../src/backend/gpujs/runner';
 import * as working from '../kernels/conv2d';
 import * as workingMatmul from '../kernels/matmul';
 import type { KernelSpec } from '../kernels/kernel';
 import { Generator } from '../src/random';
+import { revisionModule } from './revision';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -32,28 +29,6 @@ const REV = arg('rev', 'HEAD');
 const BATCH = Number(arg('batch', '32'));
 const CALLS = Number(arg('calls', '15'));
 const ONLY = arg('only', '');
-
-/** kernels/<file> at REV, importable from a temporary folder. */
-function revisionModule(rev: string, file: string): any {
-  const root = resolve(__dirname, '..');
-  let sha: string;
-  let source: string;
-  try {
-    sha = execFileSync('git', ['rev-parse', '--short', rev], { cwd: root, encoding: 'utf8' }).trim();
-    source = execFileSync('git', ['show', `${sha}:kernels/${file}`], { cwd: root, encoding: 'utf8' });
-  } catch {
-    console.error(`kernel-ab: no kernels/${file} at revision "${rev}" in this repository`);
-    process.exit(1);
-  }
-  const dir = join(tmpdir(), `tiny-ddpm-kernel-ab-${sha}`);
-  mkdirSync(dir, { recursive: true });
-  const copy = join(dir, file);
-  // relative imports (./kernel, ../src/backend/backend) back to this checkout
-  const patched = source.replace(/from '(\.{1,2}\/[^']+)'/g, (_m, rel: string) => `from ${JSON.stringify(resolve(root, 'kernels', rel))}`);
-  writeFileSync(copy, patched);
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  return require(copy);
-}
 
 const gen = new Generator(1);
 const random = (n: number) => Float32Array.from({ length: n }, () => gen.uniform() - 0.5);
@@ -118,8 +93,8 @@ for (const [m, k, n] of [[512, 512, 512], [64, 128, 784], [128, 128, 128]]) {
   cases.push({ name: `matmul [${m},${k}] x [${k},${n}]`, flops: 2 * m * k * n, make: (_c, mm) => ({ spec: mm.matmulSpec(p), args: [random(m * k), random(k * n)] }) });
 }
 
-const before = revisionModule(REV, 'conv2d.ts');
-const beforeMatmul = revisionModule(REV, 'matmul.ts');
+const before = revisionModule('kernel-ab', REV, 'kernels/conv2d.ts');
+const beforeMatmul = revisionModule('kernel-ab', REV, 'kernels/matmul.ts');
 const runner = new KernelRunner('webasm', {});
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 console.log(`kernels, ${REV} (A) against the working tree (B), batch ${BATCH}, one thread, ${CALLS} alternating calls each; GFLOP/s of the medians\n`);

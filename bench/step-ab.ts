@@ -17,10 +17,8 @@
  * working tree's builder and renames the spec it returns (`<name>@A` / `<name>@B`), which the
  * runner then compiles and caches apart. The revision's files must export the same names.
  */
-import { execFileSync } from 'child_process';
-import { mkdirSync, writeFileSync } from 'fs';
-import { tmpdir } from 'os';
-import { join, resolve } from 'path';
+import { resolve } from 'path';
+import { revisionModule } from './revision';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -33,34 +31,10 @@ const MODEL = arg('model', 'unet-tiny');
 const FILES = arg('files', 'kernels/conv2d.ts').split(',');
 const root = resolve(__dirname, '..');
 
-/** Point a revision's relative imports (./x, ../src/x) back at this checkout. */
-function absoluteImports(source: string, fileDir: string): string {
-  return source.replace(/from '(\.{1,2}\/[^']+)'/g, (_m, rel: string) => `from ${JSON.stringify(resolve(fileDir, rel))}`);
-}
-
-let sha: string;
-try {
-  sha = execFileSync('git', ['rev-parse', '--short', REV], { cwd: root, encoding: 'utf8' }).trim();
-} catch {
-  console.error(`step-ab: no revision "${REV}" in this repository`);
-  process.exit(1);
-}
 let useA = false;
 const isSpec = (v: any) => v && typeof v === 'object' && typeof v.name === 'string' && typeof v.source !== 'undefined' && Array.isArray(v.output);
 for (const file of FILES) {
-  let source: string;
-  try {
-    source = execFileSync('git', ['show', `${sha}:${file}`], { cwd: root, encoding: 'utf8' });
-  } catch {
-    console.error(`step-ab: no ${file} at revision ${REV}`);
-    process.exit(1);
-  }
-  const dir = join(tmpdir(), `tiny-ddpm-step-ab-${sha}`, file.replace(/[/.]/g, '_'));
-  mkdirSync(dir, { recursive: true });
-  const copy = join(dir, 'module.ts');
-  writeFileSync(copy, absoluteImports(source, resolve(root, file, '..')));
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const before = require(copy);
+  const before = revisionModule('step-ab', REV, file);
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const now = require(resolve(root, file));
   for (const key of Object.keys(now)) {
