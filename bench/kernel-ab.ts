@@ -16,6 +16,7 @@
 import type { Conv2dParams } from '../src/backend/backend';
 import { KernelRunner, type KernelArg } from '../src/backend/gpujs/runner';
 import * as working from '../kernels/conv2d';
+import type { PaddedConv } from '../kernels/conv2d';
 import * as workingMatmul from '../kernels/matmul';
 import type { KernelSpec } from '../kernels/kernel';
 import { Generator } from '../src/random';
@@ -46,30 +47,27 @@ function params(cin: number, hw: number, cout: number, stride: number): Conv2dPa
 }
 
 const cases: Case[] = [];
+/** A padded conv kernel (forward, input gradient, strided forward): its input sized from the PaddedConv itself. */
+function paddedCase(name: string, p: Conv2dParams, spec: 'conv2d.forward' | 'conv2d.backwardInput', build: (m: typeof working) => PaddedConv): Case {
+  return {
+    name,
+    flops: 2 * p.n * p.cout * p.cin * 9 * p.oh * p.ow,
+    make: (m) => {
+      const c = build(m);
+      const planes = c.phases ? c.phases.sh * c.phases.sw : 1;
+      return { spec: m.paddedConvSpec(spec, c), args: [random(c.n * c.cin * planes * c.hp * c.wp), random(p.cout * p.cin * 9)] };
+    },
+  };
+}
 // unet-tiny's sizes, then unet-mini's (the default network, half the channels)
 for (const [cin, hw, cout] of [[32, 28, 32], [64, 14, 64], [64, 7, 64], [16, 28, 16], [32, 14, 32]]) {
   const p = params(cin, hw, cout, 1);
-  const flops = 2 * p.n * p.cout * p.cin * 9 * p.oh * p.ow;
   const shape = `[${BATCH},${cin},${hw},${hw}] -> ${cout}`;
-  cases.push({
-    name: `forward ${shape}`,
-    flops,
-    make: (m) => {
-      const c = m.forwardPadded(p);
-      return { spec: m.paddedConvSpec('conv2d.forward', c), args: [random(p.n * p.cin * c.hp * c.wp), random(p.cout * p.cin * 9)] };
-    },
-  });
-  cases.push({
-    name: `backwardInput ${shape}`,
-    flops,
-    make: (m) => {
-      const c = m.backwardInputPadded(p);
-      return { spec: m.paddedConvSpec('conv2d.backwardInput', c), args: [random(p.n * p.cout * c.hp * c.wp), random(p.cout * p.cin * 9)] };
-    },
-  });
+  cases.push(paddedCase(`forward ${shape}`, p, 'conv2d.forward', (m) => m.forwardPadded(p)));
+  cases.push(paddedCase(`backwardInput ${shape}`, p, 'conv2d.backwardInput', (m) => m.backwardInputPadded(p)));
   cases.push({
     name: `backwardWeight ${shape}`,
-    flops,
+    flops: 2 * p.n * p.cout * p.cin * 9 * p.oh * p.ow,
     make: (m) => {
       const wp = m.paddedPitch(p.w + 2);
       return { spec: m.conv2dBackwardWeightTSpec(p), args: [random(p.n * p.cin * (p.h + 2) * wp), random(p.n * p.cout * p.oh * p.ow), m.backwardWeightOffsets(p)] };
@@ -78,14 +76,7 @@ for (const [cin, hw, cout] of [[32, 28, 32], [64, 14, 64], [64, 7, 64], [16, 28,
 }
 {
   const p = params(32, 28, 32, 2);
-  cases.push({
-    name: `forward [${BATCH},32,28,28] -> 32 stride 2`,
-    flops: 2 * p.n * p.cout * p.cin * 9 * p.oh * p.ow,
-    make: (m) => {
-      const c = m.forwardPhased(p);
-      return { spec: m.paddedConvSpec('conv2d.forward', c), args: [random(p.n * p.cin * 4 * c.hp * c.wp), random(p.cout * p.cin * 9)] };
-    },
-  });
+  cases.push(paddedCase(`forward [${BATCH},32,28,28] -> 32 stride 2`, p, 'conv2d.forward', (m) => m.forwardPhased(p)));
 }
 
 for (const [m, k, n] of [[512, 512, 512], [64, 128, 784], [128, 128, 128]]) {

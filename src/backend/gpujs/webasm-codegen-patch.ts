@@ -197,7 +197,8 @@ export const WRAPPED_EMITTER_METHODS: readonly string[] = ['call', 'i32TruncSatF
 /**
  * Why the patch cannot be applied to this gpu.js, or null when it can: the version must be
  * the pinned one, and every method the patch wraps must exist (WasmFunctionEmitter's too).
- * The patch rewrites private code-generator methods, so another release could rename one (the wrapper would then never run: slower, not wrong) or change what one emits (the
+ * The patch rewrites private code-generator methods, so another release could rename one
+ * (the wrapper would then never run: slower, not wrong) or change what one emits (the
  * rewrites could then be wrong): both are refused instead of guessed at.
  */
 export function patchTargetProblem(version: string, functionNode: Record<string, unknown> | undefined, emitter: Record<string, unknown> | undefined): string | null {
