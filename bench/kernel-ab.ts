@@ -21,11 +21,8 @@ import * as workingMatmul from '../kernels/matmul';
 import type { KernelSpec } from '../kernels/kernel';
 import { Generator } from '../src/random';
 import { revisionModule } from './revision';
+import { arg } from './args';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
 const REV = arg('rev', 'HEAD');
 const BATCH = Number(arg('batch', '32'));
 const CALLS = Number(arg('calls', '15'));

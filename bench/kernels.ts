@@ -24,11 +24,8 @@ import { createBackend } from '../src/backend/gpujs/select';
 import { availability } from '../src/backend/gpujs/availability';
 import { GpuJsBackend } from '../src/backend/gpujs/backend';
 import { relaunchWithSingleThreadedGc } from '../src/cli/relaunch';
+import { arg } from './args';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
 const BATCH = Number(arg('batch', '64'));
 const SECONDS = Number(arg('seconds', '0.5'));
 const WANT = arg('backends', 'ref,gpujs:webasm,gpujs:webasm-x2,gpujs:webasm-stock,gpujs:cpu,gpujs:gpu').split(',');

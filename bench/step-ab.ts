@@ -19,11 +19,8 @@
  */
 import { resolve } from 'path';
 import { revisionModule } from './revision';
+import { arg } from './args';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
 const REV = arg('rev', 'HEAD');
 const BATCH = Number(arg('batch', '32'));
 const STEPS = Number(arg('steps', '6'));

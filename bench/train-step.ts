@@ -28,11 +28,8 @@ import { createBackend } from '../src/backend/gpujs/select';
 import { DEFAULT_SCHEDULE, NoiseSchedule } from '../src/diffusion/schedule';
 import { accumulateGradients, DataParallel } from '../src/train/parallel';
 import { relaunchWithSingleThreadedGc } from '../src/cli/relaunch';
+import { arg } from './args';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
 const BATCH = Number(arg('batch', '64'));
 const STEPS = Number(arg('steps', '1'));
 const REF_BATCH = Number(arg('ref-batch', '4'));
