@@ -1,6 +1,10 @@
 /**
  * Per-kernel-family profile of a UNet training step (kernelStats: calls, ms inside the
- * kernels, ms laying outputs out, output floats), the mean over the warm steps:
+ * kernels, ms laying outputs out, output floats), the mean over the warm steps. On webasm it
+ * also times, inside the kernel calls, gpu.js's two copies: the arguments into each kernel's
+ * own WebAssembly memory (utils.flattenTo) and the output out of it into a new array (the
+ * `slice` of the memory view, which webasm-threads.ts's two-thread call uses too): what one
+ * WebAssembly memory shared by all kernels could save at most.
  *
  *   npx ts-node --transpile-only bench/profile-step.ts gpujs:webasm 64 3      # spec, batch, steps (the first warms up); unet-tiny
  *   npx ts-node --transpile-only bench/profile-step.ts gpujs:webasm 32 3 unet-mini   # the default network
@@ -8,10 +12,35 @@
 import { createUNet, Adam, randn, setBackend, Generator } from '../src';
 import { createBackend } from '../src/backend/gpujs/select';
 import { mseLoss } from '../src/ops/loss';
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const gpujs = require('gpu.js');
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { WebAssemblyKernel } = require('gpu.js/src/backend/web-assembly/kernel');
 const spec = process.argv[2] ?? 'gpujs:webasm';
 const B = Number(process.argv[3] ?? 64);
 const steps = Number(process.argv[4] ?? 2);
 const preset = process.argv[5] ?? 'unet-tiny';
+const copies = { inMs: 0, outMs: 0 };
+if (spec.startsWith('gpujs:webasm')) {
+  const flattenTo = gpujs.utils.flattenTo;
+  gpujs.utils.flattenTo = function (value: unknown, target: Float32Array) {
+    const t0 = performance.now();
+    flattenTo.call(this, value, target);
+    copies.inMs += performance.now() - t0;
+  };
+  const instantiate = WebAssemblyKernel.prototype._instantiate;
+  WebAssemblyKernel.prototype._instantiate = function (this: any, key: string, args: unknown) {
+    instantiate.call(this, key, args);
+    const view = this._active.f32;
+    if (Object.prototype.hasOwnProperty.call(view, 'slice')) return;
+    view.slice = function (this: Float32Array, begin: number, end: number) {
+      const t0 = performance.now();
+      const out = Float32Array.prototype.slice.call(this, begin, end);
+      copies.outMs += performance.now() - t0;
+      return out;
+    };
+  };
+}
 const { backend } = createBackend(spec);
 setBackend(backend);
 const model = createUNet(preset, { generator: new Generator(0) });
@@ -20,7 +49,7 @@ const snap = () => new Map(((backend as any).kernelStats() as any[]).map((s) => 
 let before = snap();
 let total = 0, fwd = 0;
 for (let i = 0; i < steps; i++) {
-  if (i === 1) { before = snap(); total = 0; fwd = 0; }
+  if (i === 1) { before = snap(); total = 0; fwd = 0; copies.inMs = 0; copies.outMs = 0; }
   const t0 = performance.now();
   const x = randn([B, 1, 28, 28]);
   const noise = randn([B, 1, 28, 28]);
@@ -49,3 +78,7 @@ console.log(`\nper step (mean of ${n} warm steps): ${stepMs.toFixed(0)} ms, forw
 console.log('kernel'.padEnd(24), 'calls'.padStart(6), 'kernel ms'.padStart(10), 'output ms'.padStart(10), '% step'.padStart(7), 'Mfloats'.padStart(8));
 for (const r of rows) console.log(r.kernel.padEnd(24), r.calls.toFixed(0).padStart(6), r.runMs.toFixed(0).padStart(10), r.outputMs.toFixed(0).padStart(10), ((100 * (r.runMs + r.outputMs)) / stepMs).toFixed(1).padStart(7), r.Mfloats.toFixed(1).padStart(8));
 console.log(`kernels ${kSum.toFixed(0)} ms, output layout ${oSum.toFixed(0)} ms, rest (JS: autograd, host ops, GC) ${(stepMs - kSum - oSum).toFixed(0)} ms`);
+if (spec.startsWith('gpujs:webasm')) {
+  const pct = (ms: number) => ((100 * ms) / n / stepMs).toFixed(1);
+  console.log(`of the kernel ms, gpu.js's copies: arguments in ${(copies.inMs / n).toFixed(0)} ms (${pct(copies.inMs)}% of the step), outputs out ${(copies.outMs / n).toFixed(0)} ms (${pct(copies.outMs)}%)`);
+}
