@@ -48,11 +48,9 @@ interface Row {
 
 /**
  * ms per training step (the mean of STEPS after one warm-up): a fresh unet-tiny and Adam on
- * `backend`, a random batch each step, and `lossAndGradients` filling the gradients. Between
- * steps it yields to the event loop, as the trainer does (finalizers run there: GL textures
- * and webasm's pooled arrays of dead tensors come back); the yield is not timed.
+ * `backend`, a random batch each step, and `lossAndGradients` filling the gradients.
  */
-async function timeTraining(backend: Backend, batch: number, lossAndGradients: (model: UNet, schedule: NoiseSchedule, x0: Tensor, t: Int32Array, noise: Tensor) => void, given?: UNet): Promise<number> {
+function timeTraining(backend: Backend, batch: number, lossAndGradients: (model: UNet, schedule: NoiseSchedule, x0: Tensor, t: Int32Array, noise: Tensor) => void, given?: UNet): number {
   setBackend(backend);
   const model = given ?? createUNet('unet-tiny', { generator: new Generator(0) });
   const opt = new Adam(model.namedParameters(), { lr: 2e-4 });
@@ -67,23 +65,22 @@ async function timeTraining(backend: Backend, batch: number, lossAndGradients: (
     lossAndGradients(model, schedule, x0, t, noise);
     opt.step();
     times.push(performance.now() - t0);
-    await new Promise((resolve) => setImmediate(resolve));
   }
   return times.slice(1).reduce((a, b) => a + b, 0) / STEPS;
 }
 
 /** The trainer's one-thread step: passes of microBatch images. */
-function timeSteps(backend: Backend, batch: number, microBatch = MICRO_BATCH): Promise<number> {
+function timeSteps(backend: Backend, batch: number, microBatch = MICRO_BATCH): number {
   return timeTraining(backend, batch, (model, schedule, x0, t, noise) => accumulateGradients(model, schedule, x0, t, noise, microBatch));
 }
 
 /** The trainer's data-parallel step (denoising loss on every core), webasm. */
-async function timeParallelSteps(backend: Backend, batch: number, threads: number): Promise<number> {
+function timeParallelSteps(backend: Backend, batch: number, threads: number): number {
   setBackend(backend);
   const model = createUNet('unet-tiny', { generator: new Generator(0) });
   const parallel = new DataParallel(threads, 'gpujs:webasm', model, new NoiseSchedule(DEFAULT_SCHEDULE), MICRO_BATCH);
   try {
-    return await timeTraining(backend, batch, (m, schedule, x0, t, noise) => parallel.lossAndGradients(m, schedule, x0, t, noise), model);
+    return timeTraining(backend, batch, (m, schedule, x0, t, noise) => parallel.lossAndGradients(m, schedule, x0, t, noise), model);
   } finally {
     void parallel.close();
   }
@@ -104,7 +101,7 @@ function torchRows(): Row[] {
   return rows;
 }
 
-async function main(): Promise<void> {
+function main(): void {
   console.log(`unet-tiny training step, batch ${BATCH}, ${STEPS} timed step(s) after a warm-up; load: ${require('os').loadavg().map((l: number) => l.toFixed(2)).join(' ')}`);
   const rows: Row[] = [];
   for (const spec of WANT) {
@@ -127,7 +124,7 @@ async function main(): Promise<void> {
     if (spec === 'gpujs:webasm-stock') backend = new GpuJsBackend({ mode: 'webasm', webasmPatch: false });
     else if (spec === 'gpujs:webasm-x2' || spec === 'gpujs:webasm-1pass') backend = createBackend('gpujs:webasm').backend;
     else backend = createBackend(spec).backend;
-    const ms = spec === 'gpujs:webasm-x2' ? await timeParallelSteps(backend, batch, 2) : await timeSteps(backend, batch, spec === 'gpujs:webasm-1pass' ? Infinity : MICRO_BATCH);
+    const ms = spec === 'gpujs:webasm-x2' ? timeParallelSteps(backend, batch, 2) : timeSteps(backend, batch, spec === 'gpujs:webasm-1pass' ? Infinity : MICRO_BATCH);
     (backend as { destroy?: () => void }).destroy?.();
     const scaled = (ms * BATCH) / batch;
     rows.push({ name: spec, batch, ms: scaled, note: batch !== BATCH ? `measured at batch ${batch}: ${ms.toFixed(0)} ms, scaled x${(BATCH / batch).toFixed(0)}` : undefined });
@@ -147,4 +144,4 @@ async function main(): Promise<void> {
 }
 
 // as the CLI runs: V8's garbage collector on the main thread (src/cli/relaunch.ts)
-if (!relaunchWithSingleThreadedGc()) void main();
+if (!relaunchWithSingleThreadedGc()) main();

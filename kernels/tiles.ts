@@ -80,18 +80,15 @@ export function untile4Spec(g: TileGrid): KernelSpec {
   return { name: 'untile4', source: untile4, output: [g.z * g.rows * x], constants: { x, rows: g.rows, width: g.width ?? g.x, pitch: g.pitch ?? g.x } };
 }
 
-/** Where the host versions get their result array (every element is written): new, or the runner's pool. */
-export type Alloc = (length: number) => Float32Array;
-const newArray: Alloc = (length) => new Float32Array(length);
-
+/** CPU version (webasm and cpu modes, where the tiles already are a host array [z][yb][x][4]). */
 /**
  * The result rows both host layouts fill: for each kept row (z, y < rows), its real cells as
  * `gridRows` runs of `width` (one run when the grid has no padding columns); copyRun(out, dst,
  * z, y, row) writes run `row` of that row at out[dst..dst + width).
  */
-function keptRows(g: TileGrid, alloc: Alloc, copyRun: (out: Float32Array, dst: number, z: number, y: number, row: number, width: number, pitch: number) => void): Float32Array {
+function keptRows(g: TileGrid, copyRun: (out: Float32Array, dst: number, z: number, y: number, row: number, width: number, pitch: number) => void): Float32Array {
   const real = realCells(g);
-  const out = alloc(g.z * g.rows * real);
+  const out = new Float32Array(g.z * g.rows * real);
   const width = g.width ?? g.x;
   const pitch = g.pitch ?? g.x;
   const gridRows = real / width;
@@ -106,18 +103,17 @@ function keptRows(g: TileGrid, alloc: Alloc, copyRun: (out: Float32Array, dst: n
  * K): keeps rows y < rows and the real cells of each row; no copy at all when that is
  * everything (4 divides rows, no padded row grid).
  */
-export function untile4RowMajor(rowsMajor: Float32Array, g: TileGrid, alloc: Alloc = newArray): Float32Array {
+export function untile4RowMajor(rowsMajor: Float32Array, g: TileGrid): Float32Array {
   if (g.rows === 4 * g.yb && realCells(g) === g.x) return rowsMajor;
-  return keptRows(g, alloc, (out, dst, z, y, row, width, pitch) => {
+  return keptRows(g, (out, dst, z, y, row, width, pitch) => {
     const s = (z * g.yb * 4 + y) * g.x + row * pitch;
     // short runs (an image row): a loop beats subarray + set
     for (let col = 0; col < width; col++) out[dst + col] = rowsMajor[s + col];
   });
 }
 
-/** CPU version (webasm and cpu modes, where the tiles already are a host array [z][yb][x][4]). */
-export function untile4Host(tiles: Float32Array, g: TileGrid, alloc: Alloc = newArray): Float32Array {
-  return keptRows(g, alloc, (out, dst, z, y, row, width, pitch) => {
+export function untile4Host(tiles: Float32Array, g: TileGrid): Float32Array {
+  return keptRows(g, (out, dst, z, y, row, width, pitch) => {
     const s = (z * g.yb + (y >> 2)) * g.x * 4 + (y & 3) + row * pitch * 4;
     for (let col = 0; col < width; col++) out[dst + col] = tiles[s + col * 4];
   });

@@ -31,7 +31,7 @@ export class Storage {
     private _buf: Buf,
     readonly size: number,
   ) {
-    if (backend.free && (backend.collectable?.(_buf) ?? true)) storageRegistry.register(this, { backend, buf: _buf }, this);
+    if (backend.free) storageRegistry.register(this, { backend, buf: _buf }, this);
     tidyScopes[tidyScopes.length - 1]?.add(this);
   }
   get isDisposed(): boolean {

@@ -333,7 +333,7 @@ for (const mode of MODES) {
       expect(after.compiles - before.compiles).to.equal(2); // sizes 10 and 30
     });
 
-    it('GL and webasm: using a buffer after free() throws instead of reading a recycled texture or pooled array (cpu mode has no free)', function () {
+    it('GL: using a buffer after free() throws instead of reading a recycled texture (CPU modes have no free)', function () {
       if (!g.free) this.skip();
       const a = g.fromArray(Float32Array.from([1, 2]));
       g.free!(a);
@@ -348,7 +348,7 @@ for (const mode of MODES) {
       for (let i = 0; i < 1500; i++) {
         const y = g.unary('exp', x, 4096);
         const z = g.binary('add', { buf: y, strides: [64, 1], offset: 0 }, { buf: x, strides: [0, 1], offset: 0 }, [64, 64]);
-        g.free?.(y); // GL, and webasm's pool; in cpu mode they are garbage now
+        g.free?.(y); // GL; in the CPU modes they are garbage now
         g.free?.(z);
       }
       expect(g.memoryStats().liveTextures).to.equal(base);

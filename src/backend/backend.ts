@@ -146,11 +146,6 @@ export interface Backend {
   full(size: number, value: number): Buf;
   /** Release device memory now (optional: host memory is left to the garbage collector). */
   free?(buf: Buf): void;
-  /**
-   * With free(): whether the core should call free() on this new buffer when its Storage is
-   * garbage collected (optional: always, when free() exists).
-   */
-  collectable?(buf: Buf): boolean;
 
   // ---- layout ----
   /** Gather a strided view of `shape` into a new contiguous Buf. */

@@ -51,14 +51,12 @@ export class GpuJsBackend implements Backend {
   private readonly runner: KernelRunner;
 
   /**
-   * GL: delete a buffer's texture now (tensor.dispose(), or the core's finalization registry
-   * when a Storage is collected). webasm with the output pool: give its array back to the pool
-   * (runner.ts watch() says which storages the registry watches: a registered buffer is held
-   * until its finalizer runs, never inside a synchronous loop, so only a bounded amount is).
-   * cpu mode has no free(): its buffers are plain arrays left to the garbage collector.
+   * GL only: delete a buffer's texture now (tensor.dispose(), or the core's finalization
+   * registry when a Storage is collected). The CPU modes have no free(): their buffers are
+   * plain arrays, and leaving free() out keeps the core from registering them, which would
+   * hold every one of them until a finalizer runs (never, inside a synchronous loop).
    */
   readonly free?: (buf: Buf) => void;
-  readonly collectable?: (buf: Buf) => boolean;
 
   constructor(options: GpuJsBackendOptions) {
     this.mode = options.mode;
@@ -66,12 +64,11 @@ export class GpuJsBackend implements Backend {
     if (!ok.ok) throw new Error(`gpujs:${options.mode} is not available: ${ok.reason}`);
     this.name = `gpujs-${options.mode}`;
     this.runner = new KernelRunner(options.mode, options);
-    if (this.runner.onGL || this.runner.pool) {
+    if (this.runner.onGL) {
       this.free = (buf: Buf) => {
         if (buf instanceof GpuBuf) this.runner.free(buf);
       };
     }
-    if (this.runner.pool) this.collectable = (buf: Buf) => buf instanceof GpuBuf && this.runner.watch(buf);
   }
 
   /** Per kernel family: calls, compiled shape variants, compile time. */

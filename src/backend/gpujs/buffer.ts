@@ -14,8 +14,6 @@ import type { Texture } from 'gpu.js';
 
 export class GpuBuf {
   freed = false;
-  /** webasm with the pool: its Storage is registered for finalization, counted in the runner's watched bytes */
-  watched = false;
   /** GL: host memory the garbage collector can see, standing in for the texture (runner.ts) */
   gcWeight?: ArrayBuffer;
   constructor(

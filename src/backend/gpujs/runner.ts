@@ -26,7 +26,6 @@ import type { KernelSpec } from '../../../kernels/kernel';
 import { realCells, untile4Host, untile4RowMajor, untile4Spec, type TileGrid } from '../../../kernels/tiles';
 import type { GpuJsMode } from './availability';
 import { flattenResult, GpuBuf } from './buffer';
-import { HostPool } from './host-pool';
 import { assertWebasmPatchTarget, patchedConstantTypes, webasmFmaDefault, webasmPatchDefault, webasmPatchStats, withWebasmPatch } from './webasm-codegen-patch';
 import { applyWebasmThreads } from './webasm-threads';
 
@@ -48,30 +47,6 @@ if (!WebAssemblyKernel.prototype.tinyDdpmFlatOutputPatched) {
   WebAssemblyKernel.prototype.tinyDdpmFlatOutputPatched = true;
   WebAssemblyKernel.prototype._shapeOutput = function (this: any, data: Float32Array, output: number[], componentCount: number) {
     return this.tinyDdpmFlatOutput ? data : stockShapeOutput.call(this, data, output, componentCount);
-  };
-}
-
-/**
- * Pooled output copies: gpu.js's WebAssemblyKernel copies each call's output out of the
- * kernel's WebAssembly memory with `slice`, into a fresh array. For a kernel we mark with a
- * pool (compile(), webasm), that copy goes into an array from the runner's HostPool instead:
- * its entry's memory view gets its own `slice` that fills a pooled array (the stock sync call
- * and our two-thread call, webasm-threads.ts, both copy out through entry.f32.slice).
- */
-const stockInstantiate = WebAssemblyKernel.prototype._instantiate;
-if (!WebAssemblyKernel.prototype.tinyDdpmPooledOutputPatched) {
-  WebAssemblyKernel.prototype.tinyDdpmPooledOutputPatched = true;
-  WebAssemblyKernel.prototype._instantiate = function (this: any, entryKey: string, args: unknown) {
-    stockInstantiate.call(this, entryKey, args);
-    const pool: HostPool | undefined = this.tinyDdpmPool;
-    const f32 = this._active?.f32;
-    if (pool && f32 && !Object.prototype.hasOwnProperty.call(f32, 'slice')) {
-      f32.slice = function (this: Float32Array, begin: number, end: number) {
-        const out = pool.acquire(end - begin);
-        out.set(this.subarray(begin, end));
-        return out;
-      };
-    }
   };
 }
 
@@ -134,17 +109,6 @@ export interface RunnerOptions {
    * that the runner lays out each kernel's output as its code actually stores it.
    */
   webasmRowMajorTiles?: boolean;
-  /**
-   * webasm: reuse the arrays of freed buffers for kernel outputs (host-pool.ts). Default on;
-   * TINY_DDPM_WEBASM_POOL=0 turns it off.
-   */
-  webasmPool?: boolean;
-  /**
-   * webasm with the pool: the most bytes of idle arrays it keeps (default 256 MiB in Node, 64 MiB
-   * in a browser), and the most bytes of live outputs it asks the garbage collector to hand back
-   * when their tensors die (below), default 4x that.
-   */
-  webasmPoolBytes?: number;
 }
 
 interface CachedKernel {
@@ -198,13 +162,6 @@ export class KernelRunner {
   readonly webasmRowMajorTiles: boolean;
   /** tile4 kernels by name: whether their compiled code stores row-major (what layOut relies on) */
   private readonly tileLayouts = new Map<string, 'row-major' | 'gpu.js'>();
-  /** webasm: the reused output arrays (host-pool.ts); null in the other modes or with webasmPool off */
-  readonly pool: HostPool | null;
-  /** where untiling gets its result arrays */
-  private readonly alloc?: (length: number) => Float32Array;
-  /** webasm with the pool: bytes of live outputs registered for finalization (watch()), and the most allowed */
-  private watchedBytes = 0;
-  private readonly watchLimit: number;
   private liveTextures = 0;
   private liveTextureFloats = 0;
   /** Textures nobody freed (temporaries, or a Storage that never got its free()) go when their GpuBuf is collected. */
@@ -227,13 +184,6 @@ export class KernelRunner {
     this.webasmThreads = mode === 'webasm' ? options.webasmThreads ?? 1 : 1;
     if (!(this.webasmThreads === 1 || this.webasmThreads === 2)) throw new Error(`gpujs: webasmThreads must be 1 or 2, got ${options.webasmThreads}`);
     if (this.webasmThreads > 1) applyWebasmThreads();
-    const envPool = typeof process !== 'undefined' ? process.env?.TINY_DDPM_WEBASM_POOL : undefined;
-    const poolOn = mode === 'webasm' && (options.webasmPool ?? envPool !== '0');
-    const poolBytes = options.webasmPoolBytes ?? (inBrowser() ? 64 : 256) * 2 ** 20;
-    const pool = poolOn ? new HostPool(poolBytes) : null;
-    this.pool = pool;
-    if (pool) this.alloc = (length) => pool.acquire(length);
-    this.watchLimit = 4 * poolBytes;
   }
 
   /** Call a compiled kernel; gpu.js generates code on first calls, so webasm calls run with the patch flag. */
@@ -265,34 +215,14 @@ export class KernelRunner {
     return buf;
   }
 
-  /**
-   * webasm with the pool: whether the core should register the Storage of this new buffer, so
-   * that free() runs (and its array goes back to the pool) when the garbage collector finds the
-   * Storage dead. The registry holds a registered buffer until its finalizer runs, and
-   * finalizers run only when the event loop does (the trainer yields between steps; a
-   * synchronous loop never yields), so at most watchLimit bytes of outputs are registered at
-   * once; past that, new buffers are left to the garbage collector alone, as without the pool.
-   */
-  watch(buf: GpuBuf): boolean {
-    if (!this.pool || buf.isTexture || buf.size === 0 || buf.watched) return false;
-    if (this.watchedBytes + 4 * buf.size > this.watchLimit) return false;
-    buf.watched = true;
-    this.watchedBytes += 4 * buf.size;
-    return true;
-  }
-
-  /** Release a buffer now: deletes its texture (GL); a host array goes back to the pool (webasm) or is just dropped. */
+  /** Release a buffer now: deletes its texture (GL); a host array is just dropped. */
   free(buf: GpuBuf): void {
     if (buf.freed) return;
     buf.freed = true;
-    if (buf.watched) {
-      buf.watched = false;
-      this.watchedBytes -= 4 * buf.size;
-    }
     if (buf.isTexture) {
       this.textureRegistry.unregister(buf);
       this.releaseTexture(buf.data, buf.size);
-    } else this.pool?.release(buf.data as Float32Array);
+    }
     buf.data = new Float32Array(0);
     buf.gcWeight = undefined;
   }
@@ -307,9 +237,8 @@ export class KernelRunner {
    * Textures made and not yet freed or collected (GL; 0 in the CPU modes, whose buffers are
    * ordinary garbage-collected arrays), and the compiled-kernel cache.
    */
-  memoryStats(): { liveTextures: number; liveTextureFloats: number; cachedKernels: number; kernelCacheBytes: number; pool: { idleBytes: number; hits: number; misses: number; watchedBytes: number } | null } {
-    const pool = this.pool ? { ...this.pool.stats(), watchedBytes: this.watchedBytes } : null;
-    return { liveTextures: this.liveTextures, liveTextureFloats: this.liveTextureFloats, cachedKernels: this.cache.size, kernelCacheBytes: this.cachedBytes, pool };
+  memoryStats(): { liveTextures: number; liveTextureFloats: number; cachedKernels: number; kernelCacheBytes: number } {
+    return { liveTextures: this.liveTextures, liveTextureFloats: this.liveTextureFloats, cachedKernels: this.cache.size, kernelCacheBytes: this.cachedBytes };
   }
 
   kernelStats(): KernelStat[] {
@@ -392,12 +321,8 @@ export class KernelRunner {
     if (!grid) return this.wrap(size, this.onGL ? result : flattenResult(result, size));
     // a webasm kernel whose code the patch's K rewrite made store row-major (recorded when it was
     // generated); stock webasm and cpu mode as gpu.js lays the tiles out
-    if (rowMajor || !this.onGL) {
-      const tiles = flattenResult(result, cells * 4);
-      const out = rowMajor ? untile4RowMajor(tiles, grid, this.alloc) : untile4Host(tiles, grid, this.alloc);
-      if (out !== tiles) this.pool?.release(tiles); // the tile array is garbage now
-      return this.wrap(size, out);
-    }
+    if (rowMajor) return this.wrap(size, untile4RowMajor(flattenResult(result, cells * 4), grid));
+    if (!this.onGL) return this.wrap(size, untile4Host(flattenResult(result, cells * 4), grid));
     // GL: lay the tiles out row-major on the GPU, then drop the tile texture
     const tiles = this.wrap(cells * 4, result);
     try {
@@ -427,7 +352,6 @@ export class KernelRunner {
     const kernel = this.gpu.createKernel(spec.source, settings);
     if (this.mode === 'webasm' && kernel.kernel) {
       kernel.kernel.tinyDdpmFlatOutput = true;
-      if (this.pool) kernel.kernel.tinyDdpmPool = this.pool;
       if (this.webasmThreads > 1 && spec.tile4) kernel.kernel.tinyDdpmThreads = this.webasmThreads;
     }
     return kernel;
