@@ -22,6 +22,7 @@
  * The data wraps at 8 KiB (in the L1 cache): this is the arithmetic alone. The rounds run every
  * shape in turn; the medians are printed. One thread.
  */
+import { uleb as appendUleb } from '../src/backend/gpujs/webasm-codegen-patch';
 import { arg } from './args';
 
 const ROUNDS = Number(arg('rounds', '5'));
@@ -29,12 +30,7 @@ const ITERATIONS = Number(arg('iterations', '2000000'));
 
 const uleb = (n: number): number[] => {
   const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
+  appendUleb(n, out);
   return out;
 };
 const sleb = (n: number): number[] => {

@@ -499,7 +499,8 @@ function compileOptimizedOnly(): void {
   }
 }
 
-function uleb(v: number, out: number[]): void {
+/** Appends v as an unsigned LEB128 (WebAssembly's encoding of indices, sizes and offsets); bench/simd-loops.ts uses it too. */
+export function uleb(v: number, out: number[]): void {
   do {
     let b = v & 0x7f;
     v >>>= 7;
