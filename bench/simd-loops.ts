@@ -22,7 +22,7 @@
  * The data wraps at 8 KiB (in the L1 cache): this is the arithmetic alone. The rounds run every
  * shape in turn; the medians are printed. One thread.
  */
-import { uleb as appendUleb } from '../src/backend/gpujs/webasm-codegen-patch';
+import { compileOptimizedOnly, fmaAvailable, RELAXED_MADD, uleb as appendUleb } from '../src/backend/gpujs/webasm-codegen-patch';
 import { arg } from './args';
 
 const ROUNDS = Number(arg('rounds', '5'));
@@ -52,7 +52,6 @@ const i32Const = (v: number) => [0x41, ...sleb(v)];
 const v128Load = (offset: number) => [0xfd, 0x00, 4, ...uleb(offset)];
 const v128Load32Splat = (offset: number) => [0xfd, 0x09, 2, ...uleb(offset)];
 const v128Store = (offset: number) => [0xfd, 0x0b, 4, ...uleb(offset)];
-const RELAXED_MADD = [0xfd, 0x85, 0x02]; // f32x4.relaxed_madd(a, b, c) = a * b + c
 const broadcastLane = (lane: number) => [0xfd, 0x0d, ...Array.from({ length: 16 }, (_, b) => lane * 4 + (b & 3))]; // i8x16.shuffle
 
 const SHAPES = ['4 sums', '8 sums, splat loads', '8 sums, lane shuffles', '8 sums, two quads'] as const;
@@ -105,10 +104,12 @@ function moduleBytes(shape: Shape): Uint8Array {
 }
 
 function main(): void {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const v8 = require('v8');
-  v8.setFlagsFromString('--experimental-wasm-relaxed-simd'); // Node 20; on by default from V8 11.4
-  v8.setFlagsFromString('--no-liftoff'); // as the backend compiles its kernels (kernels/README.md)
+  // relaxed SIMD and V8's optimizing compiler from the start, as the backend's kernels get them
+  if (!fmaAvailable()) {
+    console.error('simd-loops: this JavaScript engine cannot compile relaxed SIMD (f32x4.relaxed_madd)');
+    process.exit(1);
+  }
+  compileOptimizedOnly();
   const memory = new WebAssembly.Memory({ initial: 4 });
   new Float32Array(memory.buffer).forEach((_, i, a) => (a[i] = ((i * 7919) % 1000) / 1e4));
   const runs = SHAPES.map((shape) => (new WebAssembly.Instance(new WebAssembly.Module(moduleBytes(shape)), { env: { mem: memory } }).exports as { run: (n: number) => void }).run);

@@ -453,8 +453,8 @@ function emitExpF32(em: any): void {
   em.localGet(k); em.localGet(k); em.i32Const(1); em.i32ShrS(); em.i32Sub(); em.i32Const(127); em.i32Add(); em.i32Const(23); em.i32Shl(); em.f32ReinterpretI32(); em.f32Mul();
 }
 
-/** I: f32x4.relaxed_madd(a, b, c) = a * b + c (relaxed SIMD; 0xfd 0x105) */
-const RELAXED_MADD = [0xfd, 0x85, 0x02];
+/** I: f32x4.relaxed_madd(a, b, c) = a * b + c (relaxed SIMD; 0xfd 0x105); bench/simd-loops.ts emits it too */
+export const RELAXED_MADD = [0xfd, 0x85, 0x02];
 let fma: boolean | undefined;
 
 /**
@@ -489,7 +489,7 @@ export function fmaAvailable(): boolean {
  * compile with TurboFan right away (--no-liftoff; a few ms per kernel shape, once). Set before
  * the first kernel compiles; TINY_DDPM_WEBASM_LIFTOFF=1 keeps V8's default.
  */
-function compileOptimizedOnly(): void {
+export function compileOptimizedOnly(): void {
   if (typeof process === 'undefined' || process.env?.TINY_DDPM_WEBASM_LIFTOFF === '1') return;
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
