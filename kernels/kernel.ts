@@ -42,14 +42,23 @@ export interface KernelSpec {
   /** sizes baked into the compiled kernel, read as this.constants.name */
   constants: Record<string, number>;
   /**
-   * The kernel returns 4 values per cell (a register tile of 4 rows, see tiles.ts); the
-   * backend lays them out row-major with `untile4`, keeping the first `rows` of every 4*y+r.
-   */
-  /**
    * Names of arguments whose every element is >= 0 (tables of offsets): a promise the
    * webasm code-generator patch uses to fold constant index terms into load offsets (H).
    */
   nonNegative?: string[];
+  /**
+   * webasm with the patch: true compiles this kernel's SIMD code for two quads (8 cells) per
+   * call (the patch's M) where the patch can pair it. Only where it measured faster
+   * (bench/kernel-ab.ts --one-quad, bench/step-ab.ts --one-quad): the weight gradient gains
+   * 26-33%; the padded convs (9 taps x 2 quads of sums and weights outgrow the 16 SIMD
+   * registers) lost 6-13%, matmul 1-8%, and the elementwise kernels, which wait on memory,
+   * nothing measurable.
+   */
+  pairQuads?: boolean;
+  /**
+   * The kernel returns 4 values per cell (a register tile of 4 rows, see tiles.ts); the
+   * backend lays them out row-major with `untile4`, keeping the first `rows` of every 4*y+r.
+   */
   tile4?: {
     rows: number;
     /**

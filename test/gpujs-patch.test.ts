@@ -18,7 +18,7 @@ import type { Buf, Conv2dParams, MatmulParams } from '../src/backend/backend';
 import { BINARY_OPS, UNARY_OPS, convOutputSize } from '../src/backend/backend';
 import { RefBackend } from '../src/backend/ref';
 import { availability, GpuJsBackend } from '../src/backend/gpujs';
-import { fmaAvailable, patchedConstantTypes, patchTargetProblem, PATCHED_GPUJS_VERSION, WRAPPED_EMITTER_METHODS, WRAPPED_FUNCTION_NODE_METHODS, webasmPatchStats, withWebasmPatch } from '../src/backend/gpujs/webasm-codegen-patch';
+import { fmaAvailable, patchedConstantTypes, patchTargetProblem, PATCHED_GPUJS_VERSION, WRAPPED_EMITTER_METHODS, WRAPPED_FUNCTION_NODE_METHODS, WRAPPED_KERNEL_METHODS, webasmPatchStats, withWebasmPatch } from '../src/backend/gpujs/webasm-codegen-patch';
 import { tileLayoutOf } from '../src/backend/gpujs/runner';
 import { Generator } from '../src/random';
 
@@ -69,6 +69,7 @@ describe('[unit 3: kernels] the webasm patch: patched vs unpatched vs the refere
   let patched: GpuJsBackend;
   let stock: GpuJsBackend;
   let fused: GpuJsBackend;
+  let onePerCall: GpuJsBackend;
   const ref = new RefBackend();
   const gen = new Generator(7);
   const random = (n: number, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * gen.uniform());
@@ -76,14 +77,17 @@ describe('[unit 3: kernels] the webasm patch: patched vs unpatched vs the refere
 
   before(function () {
     if (!availability('webasm').ok) this.skip();
-    patched = new GpuJsBackend({ mode: 'webasm', webasmPatch: true, webasmFma: false });
+    // patched and fused pair every kernel the patch can (M), not only those that ask
+    patched = new GpuJsBackend({ mode: 'webasm', webasmPatch: true, webasmFma: false, webasmPairs: 'all' });
     stock = new GpuJsBackend({ mode: 'webasm', webasmPatch: false });
-    fused = new GpuJsBackend({ mode: 'webasm', webasmPatch: true, webasmFma: true });
+    fused = new GpuJsBackend({ mode: 'webasm', webasmPatch: true, webasmFma: true, webasmPairs: 'all' });
+    onePerCall = new GpuJsBackend({ mode: 'webasm', webasmPatch: true, webasmFma: true, webasmPairs: false });
   });
   after(() => {
     patched?.destroy();
     stock?.destroy();
     fused?.destroy();
+    onePerCall?.destroy();
   });
 
   /**
@@ -91,6 +95,9 @@ describe('[unit 3: kernels] the webasm patch: patched vs unpatched vs the refere
    * patched == stock bitwise (or within `ulps`, for kernels with exp); returns [patched, ref, fused].
    * fused (I) rounds each multiply-add once: the callers check it against ref with the float32
    * error bound; where they do not (`fusedSame`), it must equal patched bitwise (no `s += x * y`).
+   * patched and fused compile two quads per call wherever the patch can (M); fused must equal
+   * the same backend with one quad per call bitwise (stock has one quad per call: patched == stock
+   * covers M without fused multiply-adds).
    */
   function three(inputs: Float32Array[], size: number, f: (b: any, bufs: Buf[]) => Buf, what: string, ulps = 0, fusedSame = true): [Float32Array, Float32Array, Float32Array] {
     const run = (b: any) => b.toArray(f(b, inputs.map((d) => b.fromArray(d))), size) as Float32Array;
@@ -98,6 +105,7 @@ describe('[unit 3: kernels] the webasm patch: patched vs unpatched vs the refere
     if (ulps === 0) expectBitwise(p, run(stock), what);
     else expectUlps(p, run(stock), ulps, what, 1);
     const fu = run(fused);
+    expectBitwise(fu, run(onePerCall), `${what} (two quads per call against one, fused multiply-adds)`);
     if (fusedSame) expectBitwise(fu, p, `${what} (fused multiply-adds)`);
     return [p, run(ref), fu];
   }
@@ -368,6 +376,145 @@ describe('[unit 3: kernels] the webasm patch: guards: what must stay a gather', 
   });
 });
 
+describe('[unit 3: kernels] the webasm patch: two quads per call (M)', function () {
+  let gpu: any;
+  before(function () {
+    if (!availability('webasm').ok || !fmaAvailable()) this.skip();
+    gpu = new GPU({ mode: 'webasm' });
+  });
+  after(() => gpu?.destroy());
+
+  const gen = new Generator(5);
+  const x = Float32Array.from({ length: 4096 }, () => gen.uniform() * 2 - 1);
+  const w = Float32Array.from({ length: 64 }, () => gen.uniform() * 2 - 1);
+  /** build + run a kernel patched with fused multiply-adds, with and without M: the same bits; the counters of the build with M */
+  function pairs(fn: (...args: any[]) => any, output: number[], constants: Record<string, number>, args: unknown[], returnType?: string): { pairedKernels: number; sharedSplats: number } {
+    const make = (m: boolean) => {
+      const settings: any = { output, constants, precision: 'single', pipeline: true, immutable: true, constantTypes: patchedConstantTypes(constants) };
+      if (returnType) settings.returnType = returnType;
+      const k = gpu.createKernel(fn, settings);
+      if (fn.name === 'callsHelper') k.addFunction(function twice(v: number) {
+        return v * 2;
+      });
+      const before = webasmPatchStats();
+      const out = withWebasmPatch(true, () => k(...args), true, [], false, m);
+      const after = webasmPatchStats();
+      const flat = (v: any): number[] => (v instanceof Float32Array ? Array.from(v) : Array.from(v as ArrayLike<any>).flatMap(flat));
+      return { out: Float32Array.from(flat(out)), pairedKernels: after.pairedKernels - before.pairedKernels, sharedSplats: after.sharedSplats - before.sharedSplats };
+    };
+    const one = make(false);
+    const two = make(true);
+    expect(one.pairedKernels, `${fn.name} without M`).to.equal(0);
+    expectBitwise(two.out, one.out, `${fn.name}: two quads per call against one`);
+    return two;
+  }
+
+  it('a register-tiled kernel gets kernel_simd2, shares its splatted weights between the quads, and gives the same bits in pairs, a last single quad and the scalar tail', () => {
+    // rows of 13 cells: one pair (8), one single quad (4), a scalar tail of 1; three rows, two planes
+    const r = pairs(function tiled(this: any, a: Float32Array, b: Float32Array) {
+      let s0 = 0;
+      let s1 = 0;
+      const row = this.thread.y * 13 + this.thread.z * 39;
+      for (let k = 0; k < this.constants.k; k++) {
+        const v = a[row + this.thread.x + k];
+        s0 += b[k] * v;
+        s1 += b[k + this.constants.k] * v;
+      }
+      return [s0, s1, s0 - s1, this.thread.x];
+    }, [13, 3, 2], { k: 16 }, [x, w], 'Array(4)');
+    expect(r.pairedKernels).to.equal(1);
+    expect(r.sharedSplats).to.be.greaterThan(0);
+  });
+
+  it('pairs a kernel with a lane-uniform if and a varying one (emitted twice, each quad its own locals)', () => {
+    const r = pairs(function branches(this: any, a: Float32Array) {
+      let s = a[this.thread.x];
+      if (this.constants.flag > 0) {
+        s = s * 2;
+      }
+      if (s > 0.25) {
+        s = s - a[this.thread.x + 1];
+      }
+      return s;
+    }, [203], { flag: 1 }, [x]);
+    expect(r.pairedKernels).to.equal(1);
+  });
+
+  it('keeps one quad per call where the pair would be wrong: a return under a lane mask, a while loop, a helper function', () => {
+    const refused = [
+      pairs(function maskedReturn(this: any, a: Float32Array) {
+        if (a[this.thread.x] > 0) {
+          return 1;
+        }
+        return a[this.thread.x];
+      }, [37], {}, [x]),
+      pairs(function whileLoop(this: any, a: Float32Array) {
+        let s = 0;
+        let i = 0;
+        while (i < 3) {
+          s += a[this.thread.x + i];
+          i++;
+        }
+        return s;
+      }, [37], {}, [x]),
+      pairs(function callsHelper(this: any, a: Float32Array) {
+        // eslint-disable-next-line @typescript-eslint/ban-ts-comment
+        // @ts-ignore: a gpu.js function added to the kernel
+        return twice(a[this.thread.x]);
+      }, [37], {}, [x]),
+    ];
+    refused.forEach((r, i) => expect(r.pairedKernels, `case ${i}`).to.equal(0));
+  });
+
+  it('N: kernel_simd copies thread.x into one local, kernel_simd2 both quads\' into two, and the contiguous loads read them (values as a loop computes them)', () => {
+    const run = (m: boolean) => {
+      const constants = {};
+      const k = gpu.createKernel(function shifted(this: any, a: Float32Array) {
+        return a[this.thread.x + 1] * 2 + a[this.thread.x];
+      }, { output: [29], constants, precision: 'single', pipeline: false, immutable: true, constantTypes: patchedConstantTypes(constants) });
+      const before = webasmPatchStats();
+      const out = withWebasmPatch(true, () => k(x), true, [], false, m) as Float32Array;
+      const after = webasmPatchStats();
+      return { out, locals: after.threadXLocals - before.threadXLocals, loads: after.vectorLoads - before.vectorLoads };
+    };
+    const want = Float32Array.from({ length: 29 }, (_, i) => Math.fround(Math.fround(x[i + 1] * 2) + x[i]));
+    const one = run(false);
+    const two = run(true);
+    expect(one.locals, 'one quad').to.equal(1);
+    expect(two.locals, 'two quads').to.equal(3);
+    expect(one.loads, 'contiguous loads').to.be.greaterThan(0);
+    expectBitwise(one.out, want, 'one quad per call');
+    expectBitwise(two.out, want, 'two quads per call');
+  });
+
+  it('the backend asks for M only for the kernels whose spec says so (the weight gradient), or for all with webasmPairs: \'all\'', () => {
+    const p: Conv2dParams = { n: 2, cin: 3, h: 11, w: 11, cout: 5, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, oh: 11, ow: 11 };
+    const xs = x.subarray(0, 2 * 3 * 121);
+    const gy = x.subarray(1000, 1000 + 2 * 5 * 121);
+    const paired = (_: GpuJsBackend, f: () => unknown) => {
+      const before = webasmPatchStats().pairedKernels;
+      f();
+      return webasmPatchStats().pairedKernels - before;
+    };
+    const measured = new GpuJsBackend({ mode: 'webasm' });
+    const all = new GpuJsBackend({ mode: 'webasm', webasmPairs: 'all' });
+    const none = new GpuJsBackend({ mode: 'webasm', webasmPairs: false });
+    try {
+      // forward: the padding kernel and the conv; backward weight: the transposes, the padding, the
+      // weight kernel and the slice sum (the weight kernel the only one that asks)
+      expect(paired(measured, () => measured.conv2d(measured.fromArray(xs), measured.fromArray(w.subarray(0, 45)), p)), 'forward, measured').to.equal(0);
+      expect(paired(measured, () => measured.conv2dBackwardWeight(measured.fromArray(xs), measured.fromArray(gy), p)), 'backward weight, measured').to.equal(1);
+      expect(paired(all, () => all.conv2d(all.fromArray(xs), all.fromArray(w.subarray(0, 45)), p)), 'forward, all').to.equal(2);
+      expect(paired(all, () => all.conv2dBackwardWeight(all.fromArray(xs), all.fromArray(gy), p)), 'backward weight, all').to.be.greaterThan(1);
+      expect(paired(none, () => none.conv2dBackwardWeight(none.fromArray(xs), none.fromArray(gy), p)), 'backward weight, none').to.equal(0);
+    } finally {
+      measured.destroy();
+      all.destroy();
+      none.destroy();
+    }
+  });
+});
+
 describe('[unit 3: kernels] webasm on two threads: one kernel call split over a helper thread (webasm-threads.ts)', function () {
   let one: GpuJsBackend;
   let two: GpuJsBackend;
@@ -464,22 +611,27 @@ describe('[unit 3: kernels] the webasm patch refuses a gpu.js it was not written
   const { WebAssemblyFunctionNode } = require('gpu.js/src/backend/web-assembly/function-node');
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { WasmFunctionEmitter } = require('gpu.js/src/backend/web-assembly/wasm-builder');
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { WebAssemblyKernel } = require('gpu.js/src/backend/web-assembly/kernel');
+  const kernel = WebAssemblyKernel.prototype;
 
   it('the installed gpu.js is the pinned one and has every wrapped method', () => {
     for (const m of WRAPPED_EMITTER_METHODS) expect(typeof WasmFunctionEmitter.prototype[m], m).to.equal('function');
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     expect(require('gpu.js/package.json').version).to.equal(PATCHED_GPUJS_VERSION);
-    expect(patchTargetProblem(PATCHED_GPUJS_VERSION, WebAssemblyFunctionNode.prototype, WasmFunctionEmitter.prototype)).to.equal(null);
+    expect(patchTargetProblem(PATCHED_GPUJS_VERSION, WebAssemblyFunctionNode.prototype, WasmFunctionEmitter.prototype, WebAssemblyKernel.prototype)).to.equal(null);
     for (const m of WRAPPED_FUNCTION_NODE_METHODS) expect(typeof WebAssemblyFunctionNode.prototype[m], m).to.equal('function');
+    for (const m of WRAPPED_KERNEL_METHODS) expect(typeof kernel[m], m).to.equal('function');
   });
 
   it('another version, a missing method: one clear message naming it and what to do', () => {
     const node = WebAssemblyFunctionNode.prototype;
-    expect(patchTargetProblem('2.25.0', node, WasmFunctionEmitter.prototype)).to.match(/was written for gpu.js 2\.24\.1, but gpu.js 2\.25\.0 is installed; install the pinned release \(npm ci\), or turn the patch off: TINY_DDPM_WEBASM_PATCH=0/);
+    expect(patchTargetProblem('2.25.0', node, WasmFunctionEmitter.prototype, kernel)).to.match(/was written for gpu.js 2\.24\.1, but gpu.js 2\.25\.0 is installed; install the pinned release \(npm ci\), or turn the patch off: TINY_DDPM_WEBASM_PATCH=0/);
     const withoutGather = Object.fromEntries(WRAPPED_FUNCTION_NODE_METHODS.filter((m) => m !== 'vGather').map((m) => [m, node[m]]));
-    expect(patchTargetProblem(PATCHED_GPUJS_VERSION, withoutGather, WasmFunctionEmitter.prototype)).to.match(/wraps WebAssemblyFunctionNode\.vGather, which this gpu.js 2\.24\.1 does not have/);
-    expect(patchTargetProblem(PATCHED_GPUJS_VERSION, node, {})).to.match(/wraps WasmFunctionEmitter\.call,/);
+    expect(patchTargetProblem(PATCHED_GPUJS_VERSION, withoutGather, WasmFunctionEmitter.prototype, kernel)).to.match(/wraps WebAssemblyFunctionNode\.vGather, which this gpu.js 2\.24\.1 does not have/);
+    expect(patchTargetProblem(PATCHED_GPUJS_VERSION, node, {}, kernel)).to.match(/wraps WasmFunctionEmitter\.call,/);
     const withoutTrunc = { call: WasmFunctionEmitter.prototype.call };
-    expect(patchTargetProblem(PATCHED_GPUJS_VERSION, node, withoutTrunc)).to.match(/wraps WasmFunctionEmitter\.i32TruncSatF32S, which this gpu.js 2\.24\.1 does not have/);
+    expect(patchTargetProblem(PATCHED_GPUJS_VERSION, node, withoutTrunc, kernel)).to.match(/wraps WasmFunctionEmitter\.i32TruncSatF32S, which this gpu.js 2\.24\.1 does not have/);
+    expect(patchTargetProblem(PATCHED_GPUJS_VERSION, node, WasmFunctionEmitter.prototype, {})).to.match(/wraps WebAssemblyKernel\._emitRunSimd, which this gpu.js 2\.24\.1 does not have/);
   });
 });

@@ -26,7 +26,7 @@ import type { KernelSpec } from '../../../kernels/kernel';
 import { realCells, untile4Host, untile4RowMajor, untile4Spec, type TileGrid } from '../../../kernels/tiles';
 import type { GpuJsMode } from './availability';
 import { flattenResult, GpuBuf } from './buffer';
-import { assertWebasmPatchTarget, patchedConstantTypes, webasmFmaDefault, webasmPatchDefault, webasmPatchStats, withWebasmPatch } from './webasm-codegen-patch';
+import { assertWebasmPatchTarget, patchedConstantTypes, webasmFmaDefault, webasmPairsDefault, webasmPatchDefault, webasmPatchStats, withWebasmPatch } from './webasm-codegen-patch';
 import { applyWebasmThreads } from './webasm-threads';
 
 export type KernelArg = GpuBuf | Float32Array | number;
@@ -99,6 +99,14 @@ export interface RunnerOptions {
    */
   webasmFma?: boolean;
   /**
+   * webasm with the patch: compile a kernel's SIMD code for two quads (8 cells) per call (M),
+   * which gives a register-tiled kernel 8 independent sums instead of 4; the same results bit
+   * for bit. true (the default): the kernels whose spec asks (KernelSpec.pairQuads, where it
+   * measured faster); 'all': every kernel the patch can pair (the tests); false: none.
+   * TINY_DDPM_WEBASM_PAIRS=0 makes the default false.
+   */
+  webasmPairs?: boolean | 'all';
+  /**
    * webasm: run the register-tiled kernels (matmul, convolutions) of at least 4096 output cells
    * on this many threads (1 or 2; webasm-threads.ts). Default 1: the trainer already runs one
    * thread per core.
@@ -158,6 +166,8 @@ export class KernelRunner {
   readonly webasmPatch: boolean;
   /** with the patch: `s += x * y` on vectors as fused multiply-adds (I) */
   readonly webasmFma: boolean;
+  /** with the patch: two quads per SIMD call (M) for the kernels that ask, or for all it can pair */
+  readonly webasmPairs: boolean | 'all';
   readonly webasmThreads: number;
   readonly webasmRowMajorTiles: boolean;
   /** tile4 kernels by name: whether their compiled code stores row-major (what layOut relies on) */
@@ -180,6 +190,7 @@ export class KernelRunner {
     this.webasmPatch = mode === 'webasm' && (options.webasmPatch ?? webasmPatchDefault());
     this.webasmFma = this.webasmPatch && (options.webasmFma ?? webasmFmaDefault());
     this.webasmRowMajorTiles = this.webasmPatch && (options.webasmRowMajorTiles ?? true);
+    this.webasmPairs = this.webasmPatch ? options.webasmPairs ?? webasmPairsDefault() : false;
     if (this.webasmPatch) assertWebasmPatchTarget(); // a gpu.js the patch was not written for is refused here, with what to do
     this.webasmThreads = mode === 'webasm' ? options.webasmThreads ?? 1 : 1;
     if (!(this.webasmThreads === 1 || this.webasmThreads === 2)) throw new Error(`gpujs: webasmThreads must be 1 or 2, got ${options.webasmThreads}`);
@@ -189,7 +200,7 @@ export class KernelRunner {
   /** Call a compiled kernel; gpu.js generates code on first calls, so webasm calls run with the patch flag. */
   private call(kernel: any, values: unknown[], spec: KernelSpec): any {
     if (this.mode !== 'webasm') return kernel(...values);
-    return withWebasmPatch(this.webasmPatch, () => kernel(...values), this.webasmFma, spec.nonNegative, !!spec.tile4 && this.webasmRowMajorTiles);
+    return withWebasmPatch(this.webasmPatch, () => kernel(...values), this.webasmFma, spec.nonNegative, !!spec.tile4 && this.webasmRowMajorTiles, this.webasmPairs === 'all' || (this.webasmPairs && spec.pairQuads === true));
   }
 
   /** How each tile4 kernel compiled so far stores its tiles: 'row-major' (patch K) or 'gpu.js' (stock). */

@@ -144,6 +144,53 @@
  *    Measured (bench/profile-step.ts gpujs:webasm 32 5 unet-mini, one thread, two alternating
  *    runs each way): the SiLU gradient kernel 33 and 26 ms a step, against 52 and 47 without L.
  *
+ * M. Two quads per call. Stock webasm computes one quad (4 cells) per call of its SIMD function,
+ *    so a kernel that sums into 4 accumulators (the 4-row register tiles) runs 4 dependent
+ *    multiply-add chains, and on x86-64 a fused multiply-add has a latency of about 4 cycles and
+ *    a throughput of 2 per cycle: 8 chains keep the unit busy, 4 leave it half idle
+ *    (bench/simd-loops.ts measures the loop shapes). A kernel cannot ask for 8 cells itself:
+ *    gpu.js returns at most Array(4), and the same source runs on WebGL, where a texel holds 4.
+ *    So the patch also compiles each eligible kernel's SIMD walk a second time, as
+ *    kernel_simd2, for the two adjacent quads at thread.x and thread.x + 4 of one row:
+ *      - a statement that touches no lane-varying local (gpu.js's own analysis, vAnalyze) is
+ *        emitted once, as in kernel_simd: both quads share it (thread.y, z and loop counters
+ *        are the same for both);
+ *      - a `for` with a lane-uniform trip count, an `if` with a lane-uniform test and a block
+ *        are emitted once around their bodies, which are walked the same way;
+ *      - every other statement (it declares or assigns a varying local; an `if` or loop whose
+ *        control varies) is emitted twice: for the first quad, then for the second with its
+ *        own copies of the varying locals and with thread.x and the output cell read from two
+ *        more globals that the driver sets to the first quad's + 4;
+ *      - a `return` stores both quads' values (each as kernel_simd stores one), then returns;
+ *      - in `s += a[i] * x` (I) a lane-uniform read `a[i]` is splat-loaded once for both quads
+ *        (V8 does not merge two identical loads from WebAssembly memory), when the statement
+ *        is emitted twice directly (not inside a branch, whose first copy might not run).
+ *    So each quad's values are computed by the same instructions, on the same inputs, as
+ *    kernel_simd computes them: the results are the same bits (the tests compare the two).
+ *    The driver run_simd then calls kernel_simd2 while a whole pair fits in the row and the
+ *    span, and kernel_simd for a last single quad, so its callers (gpu.js's dispatchSpans, the
+ *    two-thread split) are unchanged. Eligible: the root kernel calls no helper functions and
+ *    draws no Math.random, assigns no argument, returns only where no lane mask is live, has no
+ *    `switch`, and no statement emitted twice assigns a lane-uniform local (a uniform loop
+ *    counter would run twice). Anything else keeps the one-quad code. The runner asks for M
+ *    only for the kernels whose spec says so (KernelSpec.pairQuads: where it measured faster;
+ *    a kernel whose sums and splatted operands already fill the 16 SIMD registers spills when
+ *    doubled), for every kernel with `webasmPairs: 'all'`, for none with
+ *    TINY_DDPM_WEBASM_PAIRS=0. Measured (bench/kernel-ab.ts --one-quad, batch 32, one thread,
+ *    two runs): the weight gradient 1.20-1.45x the GFLOP/s of one quad at all five sizes; the
+ *    padded forward and input-gradient convs 0.87-0.94x paired as they are (a row of 3 taps
+ *    needs 6 + 12 + 8 vector registers and spills) and no faster with one tap per pass; matmul
+ *    0.92-0.99x; the elementwise kernels no faster in a whole step (bench/step-ab.ts --one-quad).
+ *
+ * N. thread.x in a local. gpu.js keeps thread.x in a WebAssembly global and reads it with
+ *    global.get at every use; V8 loads a mutable global from memory each time (the compiled
+ *    loop of the weight gradient re-read it at every iteration, node --print-wasm-code). At the
+ *    start of kernel_simd (its first top-level statement) and of kernel_simd2 the patch copies
+ *    the global(s) into an i32 local, and D's contiguous loads read the local. Same values, so
+ *    the same bits. Measured (bench/kernel-ab.ts --one-quad in processes with and without it,
+ *    two runs each): the paired weight gradient 21.4 against 20.4 GFLOP/s (mean of 4 sizes x 2
+ *    runs), the other kernels unchanged within the noise.
+ *
  * What would make this unnecessary: gpu.js itself (1) typing loop counters / integer consts /
  * integer constants i32, (2) recognising "uniform + thread.x" subscripts as contiguous and
  * emitting v128.load. Both are local changes to function-node.js (vGather and
@@ -156,6 +203,8 @@
 const { WebAssemblyFunctionNode } = require('gpu.js/src/backend/web-assembly/function-node');
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { WasmFunctionEmitter } = require('gpu.js/src/backend/web-assembly/wasm-builder');
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { WebAssemblyKernel } = require('gpu.js/src/backend/web-assembly/kernel');
 
 export interface WebasmPatchStats {
   /** v128.load reads emitted (D) */
@@ -182,14 +231,24 @@ export interface WebasmPatchStats {
   rowMajorAddresses: number;
   /** scalar f32-to-i32 conversions emitted as lane 0 of the vector conversion (L) */
   laneTruncs: number;
+  /** kernels that also got the two-quad SIMD function kernel_simd2 (M) */
+  pairedKernels: number;
+  /** lane-uniform reads in `s += a[i] * x` splat-loaded once for both quads (M) */
+  sharedSplats: number;
+  /** thread.x copied into a local at a SIMD function's start (N) */
+  threadXLocals: number;
 }
 
 /** The gpu.js release this patch was written against (package.json pins it). */
 export const PATCHED_GPUJS_VERSION = '2.24.1';
-/** The methods of WebAssemblyFunctionNode.prototype that applyWebasmCodegenPatch wraps. */
+/** The methods of WebAssemblyFunctionNode.prototype that applyWebasmCodegenPatch wraps (or, for M, calls: the walk's vstatement, vstmtReturn, vRetireOrReturn). */
 export const WRAPPED_FUNCTION_NODE_METHODS: readonly string[] = [
   'stmtFor', 'vstmtFor', 'stmtVariableDeclaration', 'emitIndex', 'vGather', 'emitFlatLoad', 'emitComponentAddress', 'vStoreOutput', 'vAssign', 'vCoerce',
+  'emitVectorFunction', 'vstatement', 'vstmtReturn', 'vRetireOrReturn',
 ];
+
+/** The methods of WebAssemblyKernel.prototype that it wraps (M: the SIMD driver). */
+export const WRAPPED_KERNEL_METHODS: readonly string[] = ['_emitRunSimd'];
 
 /** The methods of WasmFunctionEmitter.prototype that it wraps (G, L). */
 export const WRAPPED_EMITTER_METHODS: readonly string[] = ['call', 'i32TruncSatF32S'];
@@ -201,24 +260,25 @@ export const WRAPPED_EMITTER_METHODS: readonly string[] = ['call', 'i32TruncSatF
  * (the wrapper would then never run: slower, not wrong) or change what one emits (the
  * rewrites could then be wrong): both are refused instead of guessed at.
  */
-export function patchTargetProblem(version: string, functionNode: Record<string, unknown> | undefined, emitter: Record<string, unknown> | undefined): string | null {
+export function patchTargetProblem(version: string, functionNode: Record<string, unknown> | undefined, emitter: Record<string, unknown> | undefined, kernel: Record<string, unknown> | undefined): string | null {
   const how = 'install the pinned release (npm ci), or turn the patch off: TINY_DDPM_WEBASM_PATCH=0 or new GpuJsBackend({ mode: \'webasm\', webasmPatch: false })';
   if (version !== PATCHED_GPUJS_VERSION) return `gpujs: the webasm code-generator patch (src/backend/gpujs/webasm-codegen-patch.ts) was written for gpu.js ${PATCHED_GPUJS_VERSION}, but gpu.js ${version} is installed; ${how}`;
   const missing = WRAPPED_FUNCTION_NODE_METHODS.filter((m) => typeof functionNode?.[m] !== 'function').map((m) => `WebAssemblyFunctionNode.${m}`);
   for (const m of WRAPPED_EMITTER_METHODS) if (typeof emitter?.[m] !== 'function') missing.push(`WasmFunctionEmitter.${m}`);
+  for (const m of WRAPPED_KERNEL_METHODS) if (typeof kernel?.[m] !== 'function') missing.push(`WebAssemblyKernel.${m}`);
   if (missing.length) return `gpujs: the webasm code-generator patch wraps ${missing.join(', ')}, which this gpu.js ${version} does not have; ${how}`;
   return null;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
-const targetProblem = patchTargetProblem(require('gpu.js/package.json').version, WebAssemblyFunctionNode?.prototype, WasmFunctionEmitter?.prototype);
+const targetProblem = patchTargetProblem(require('gpu.js/package.json').version, WebAssemblyFunctionNode?.prototype, WasmFunctionEmitter?.prototype, WebAssemblyKernel?.prototype);
 
 /** Throws the clear error of patchTargetProblem when the installed gpu.js is not the patch's. */
 export function assertWebasmPatchTarget(): void {
   if (targetProblem) throw new Error(targetProblem);
 }
 
-const stats: WebasmPatchStats = { vectorLoads: 0, gathers: 0, splatLoads: 0, intLoops: 0, intConsts: 0, intShadows: 0, inlineExps: 0, foldedOffsets: 0, fusedMultiplyAdds: 0, rowMajorStores: 0, rowMajorAddresses: 0, laneTruncs: 0 };
+const stats: WebasmPatchStats = { vectorLoads: 0, gathers: 0, splatLoads: 0, intLoops: 0, intConsts: 0, intShadows: 0, inlineExps: 0, foldedOffsets: 0, fusedMultiplyAdds: 0, rowMajorStores: 0, rowMajorAddresses: 0, laneTruncs: 0, pairedKernels: 0, sharedSplats: 0, threadXLocals: 0 };
 let active = false;
 /** how many `for` statements the code walk is inside (L rewrites only outside loops) */
 let loopDepth = 0;
@@ -227,6 +287,18 @@ let fmaActive = false;
 let nonNegativeArrays = new Set<string>();
 /** K: Array(4) results stored row-major (KernelSpec.tile4 kernels; the runner asks) */
 let rowMajorTiles = false;
+/** M: compile eligible kernels' SIMD code for two quads per call too */
+let pairQuads = false;
+/** M: which copy of a twice-emitted statement the walk is in */
+let pairPass: 'primary' | 'twin' | null = null;
+/** M: whether that statement's lane-uniform reads in fused multiply-adds may be shared (it is emitted straight, not inside a branch) */
+let shareUniforms = false;
+/** M: the splat local each shared read got in the first copy, by its AST node */
+const sharedReads = new Map<object, number>();
+/** N: the i32 local that holds thread.x in the SIMD function being emitted, by the global it copies */
+let threadXLocals = new Map<number, number>();
+/** N: kernel_simd's copy is made at its first statement */
+let threadXPending = false;
 let applied = false;
 
 /** Whether the patch is wanted by default: on unless TINY_DDPM_WEBASM_PATCH=0. */
@@ -239,6 +311,11 @@ export function webasmPatchStats(): WebasmPatchStats {
   return { ...stats };
 }
 
+/** Whether two quads per call (M) are wanted by default: on unless TINY_DDPM_WEBASM_PAIRS=0. */
+export function webasmPairsDefault(): boolean {
+  return typeof process === 'undefined' || process.env?.TINY_DDPM_WEBASM_PAIRS !== '0';
+}
+
 /** Whether fused multiply-adds (I) are wanted by default: on unless TINY_DDPM_WEBASM_FMA=0. */
 export function webasmFmaDefault(): boolean {
   return typeof process === 'undefined' || process.env?.TINY_DDPM_WEBASM_FMA !== '0';
@@ -246,18 +323,21 @@ export function webasmFmaDefault(): boolean {
 
 /**
  * Run f with the patch active (code generated inside f is patched), with fused multiply-adds
- * (I) when `fma` and this process can compile them; restores the previous state.
+ * (I) when `fma` and this process can compile them, and the two-quad code (M) when `pairs`;
+ * restores the previous state.
  */
-export function withWebasmPatch<T>(on: boolean, f: () => T, fma = false, nonNegative: string[] = [], rowMajor = false): T {
+export function withWebasmPatch<T>(on: boolean, f: () => T, fma = false, nonNegative: string[] = [], rowMajor = false, pairs = false): T {
   applyWebasmCodegenPatch();
   const before = active;
   const fmaBefore = fmaActive;
   const nonNegBefore = nonNegativeArrays;
   const rowMajorBefore = rowMajorTiles;
+  const pairsBefore = pairQuads;
   active = on;
   fmaActive = on && fma && fmaAvailable();
   nonNegativeArrays = new Set(nonNegative);
   rowMajorTiles = on && rowMajor;
+  pairQuads = on && pairs;
   try {
     return f();
   } finally {
@@ -265,6 +345,7 @@ export function withWebasmPatch<T>(on: boolean, f: () => T, fma = false, nonNega
     fmaActive = fmaBefore;
     nonNegativeArrays = nonNegBefore;
     rowMajorTiles = rowMajorBefore;
+    pairQuads = pairsBefore;
   }
 }
 
@@ -509,6 +590,272 @@ export function uleb(v: number, out: number[]): void {
   } while (v);
 }
 
+// ------------------------------------------------------------------------------------------
+// M: two quads per call
+
+/** I + M: an operand of a fused multiply-add, as f32x4; a lane-uniform read is splat-loaded once for both quads of a pair. */
+function emitMaddOperand(node: any, e: any): void {
+  const shared = pairPass !== null && shareUniforms && e?.type === 'MemberExpression' && e.computed && !node.vInfo.exprVarying(e);
+  if (shared && pairPass === 'twin' && sharedReads.has(e)) {
+    node.em.localGet(sharedReads.get(e));
+    stats.sharedSplats++;
+    return;
+  }
+  node.vCoerce(node.vexpr(e), 'vf32');
+  if (shared && pairPass === 'primary') {
+    const local = node.em.addLocal('v128');
+    node.em.localTee(local);
+    sharedReads.set(e, local);
+  }
+}
+
+/** Every identifier a statement declares, assigns or updates (for M's classification). */
+function writtenNames(ast: any, out: Set<string> = new Set()): Set<string> {
+  if (!ast || typeof ast !== 'object') return out;
+  if (Array.isArray(ast)) {
+    for (const n of ast) writtenNames(n, out);
+    return out;
+  }
+  if (ast.type === 'VariableDeclarator' && ast.id?.type === 'Identifier') out.add(ast.id.name);
+  if (ast.type === 'AssignmentExpression' && ast.left?.type === 'Identifier') out.add(ast.left.name);
+  if (ast.type === 'UpdateExpression' && ast.argument?.type === 'Identifier') out.add(ast.argument.name);
+  for (const key in ast) {
+    if (key === 'loc' || key === 'start' || key === 'end' || key === 'parent') continue;
+    const child = ast[key];
+    if (child && typeof child === 'object') writtenNames(child, out);
+  }
+  return out;
+}
+
+function hasNode(ast: any, types: string[]): boolean {
+  if (!ast || typeof ast !== 'object') return false;
+  if (Array.isArray(ast)) return ast.some((n) => hasNode(n, types));
+  if (types.includes(ast.type)) return true;
+  for (const key in ast) {
+    if (key === 'loc' || key === 'start' || key === 'end' || key === 'parent') continue;
+    const child = ast[key];
+    if (child && typeof child === 'object' && hasNode(child, types)) return true;
+  }
+  return false;
+}
+
+type PairKind = 'once' | 'around' | 'twice' | 'return';
+
+/**
+ * M: how the two-quad walk emits a statement: once (it writes no varying local), around (a
+ * uniform `for`, `if` or block: once, its body walked the same way), twice (once per quad), or
+ * as the root's return. Null: the kernel cannot be paired (a statement emitted twice would
+ * also write a lane-uniform local, or returns inside it).
+ */
+function pairKind(node: any, ast: any): PairKind | null {
+  const v = node.vInfo;
+  if (ast.type === 'ReturnStatement') return 'return';
+  const written = [...writtenNames(ast)];
+  const writesVarying = written.some((n) => v.varying.has(n));
+  if (!writesVarying && !hasNode(ast, ['ReturnStatement'])) return 'once';
+  const uniformControl =
+    ast.type === 'BlockStatement' ||
+    (ast.type === 'IfStatement' && !v.exprVarying(ast.test)) ||
+    (ast.type === 'ForStatement' && !(ast.test && v.exprVarying(ast.test)) && !v.hasVaryingExit(ast.body, false) &&
+      ![...writtenNames([ast.init, ast.update])].some((n) => v.varying.has(n)));
+  if (uniformControl) return 'around';
+  if (hasNode(ast, ['ReturnStatement']) || written.some((n) => !v.varying.has(n))) return null;
+  return 'twice';
+}
+
+/** M: null when the kernel's SIMD walk can be emitted for two quads, else why not. */
+function pairRefusal(node: any, assembler: any): string | null {
+  if (!node.isRootKernel) return 'not the root kernel';
+  if (assembler.helperInfo) return 'calls helper functions';
+  if (assembler.globals.pcgState !== undefined) return 'draws Math.random';
+  const v = node.vInfo;
+  if (!v || v.varyingReturn) return 'returns under a lane mask';
+  if (v.assignedArgs.size > 0) return 'assigns an argument';
+  const ast = node.getJsAST();
+  if (hasNode(ast.body, ['SwitchStatement', 'WhileStatement', 'DoWhileStatement'])) return 'has a switch or while';
+  const check = (stmt: any): boolean => {
+    const kind = pairKind(node, stmt);
+    if (kind === null) return false;
+    if (kind !== 'around') return true;
+    if (stmt.type === 'BlockStatement') return stmt.body.every(check);
+    if (stmt.type === 'IfStatement') return check(stmt.consequent) && (!stmt.alternate || check(stmt.alternate));
+    return check(stmt.body);
+  };
+  return ast.body.body.every(check) ? null : 'a statement emitted twice would write a lane-uniform local';
+}
+
+/**
+ * M: the second quad's locals: its own copy of every varying local (declared when its copy of
+ * the declaration is emitted), the first quad's entry for every uniform one.
+ */
+class TwinLocals extends Map<string, any> {
+  primary: Map<string, any> = new Map();
+  varying: Set<string> = new Set();
+  get(name: string): any {
+    if (super.has(name)) return super.get(name);
+    return this.varying.has(name) ? undefined : this.primary.get(name);
+  }
+  has(name: string): boolean {
+    return super.has(name) || (!this.varying.has(name) && this.primary.has(name));
+  }
+}
+
+/** N: copy a thread.x global into a new i32 local of the function being emitted, for emitThreadX. */
+function copyThreadX(node: any, global: number): void {
+  const local = node.em.addLocal('i32');
+  node.em.globalGet(global).localSet(local);
+  threadXLocals.set(global, local);
+  stats.threadXLocals++;
+}
+
+/** N: push thread.x (of the quad being emitted, M) as an i32: its local copy where there is one. */
+function emitThreadX(node: any): void {
+  const global = node.assembler.globals.threadX;
+  const local = threadXLocals.get(global);
+  if (local === undefined) node.em.globalGet(global);
+  else node.em.localGet(local);
+}
+
+/** M: emit kernel_simd2, the SIMD walk for the quads at thread.x and thread.x + 4 (after gpu.js emitted kernel_simd). */
+function emitPairedVectorFunction(node: any, assembler: any): void {
+  const P = WebAssemblyFunctionNode.prototype;
+  const builder = assembler.module;
+  const globals = assembler.globals;
+  const twinGlobals = { ...globals, threadX: builder.addGlobal('i32', true, 0), dataIndex: builder.addGlobal('i32', true, 0) };
+  const em = builder.addFunction('kernel_simd2', { params: [], results: [] });
+  const savedEm = node.em;
+  node.em = em;
+  node.vec = true;
+  const primary = new Map<string, any>();
+  const twin = new TwinLocals();
+  twin.primary = primary;
+  twin.varying = node.vInfo.varying;
+  // the copy of a statement for the second quad: its locals and its thread.x / output cell
+  const asTwin = (f: () => void) => {
+    node.locals = twin;
+    assembler.globals = twinGlobals;
+    pairPass = 'twin';
+    try {
+      f();
+    } finally {
+      node.locals = primary;
+      assembler.globals = globals;
+      pairPass = null;
+    }
+  };
+  const asPrimary = (f: () => void) => {
+    pairPass = 'primary';
+    try {
+      f();
+    } finally {
+      pairPass = null;
+    }
+  };
+  // statements the stock walk reaches (bodies of uniform loops and branches) come back here
+  node.vstatement = function (this: any, ast: any) {
+    if (pairPass !== null) return P.vstatement.call(this, ast); // inside a statement being emitted twice: plain
+    const kind = pairKind(this, ast);
+    if (kind === 'once' || kind === 'around') return P.vstatement.call(this, ast);
+    if (kind === 'return') {
+      // both quads' values stored, then one return
+      this.vRetireOrReturn = () => undefined;
+      try {
+        asPrimary(() => P.vstmtReturn.call(this, ast));
+      } finally {
+        delete this.vRetireOrReturn;
+      }
+      asTwin(() => P.vstmtReturn.call(this, ast));
+      return;
+    }
+    if (kind !== 'twice') throw new Error('gpujs webasm patch (M): a statement the eligibility check refused reached the two-quad walk');
+    shareUniforms = ast.type === 'ExpressionStatement';
+    sharedReads.clear();
+    try {
+      asPrimary(() => P.vstatement.call(this, ast));
+      asTwin(() => P.vstatement.call(this, ast));
+    } finally {
+      shareUniforms = false;
+      sharedReads.clear();
+    }
+  };
+  try {
+    node.locals = primary;
+    node.depth = 0;
+    node.loopStack = [];
+    node.vLoopStack = [];
+    node.taintedLocals = new Set();
+    node.vMaskDepth = 0;
+    node.vTerminated = false;
+    node.vCur = em.addLocal('v128');
+    em.v128ConstI32x4(-1, -1, -1, -1).localSet(node.vCur);
+    node.vRetMask = -1;
+    node._vBaseX = -1;
+    copyThreadX(node, globals.threadX);
+    copyThreadX(node, twinGlobals.threadX);
+    for (const stmt of node.getJsAST().body.body) {
+      node.vstatement(stmt);
+      if (node.vTerminated) break;
+    }
+  } finally {
+    delete node.vstatement;
+    node.vec = false;
+    node.vMaskDepth = 0;
+    node.em = savedEm;
+    assembler.globals = globals;
+  }
+  globals.tinyPair = { threadX: twinGlobals.threadX, dataIndex: twinGlobals.dataIndex };
+  stats.pairedKernels++;
+}
+
+/**
+ * M: run_simd(start, end, seed) as gpu.js's (4 consecutive x cells a step, spans that never
+ * cross a row unless rows are whole quads), but a step takes two quads through kernel_simd2
+ * when both lie in the span and in the row, else one through kernel_simd.
+ */
+function emitPairedRunSimd(kernel: any, builder: any, globals: any): void {
+  const [sizeX, sizeY] = kernel.threadDim;
+  const pair = globals.tinyPair;
+  const run = builder.addFunction('run_simd', { params: ['i32', 'i32', 'i32'], locals: ['i32'] });
+  const cell = 3;
+  run.localGet(0).localSet(cell);
+  if (kernel.output.length === 1) {
+    run.i32Const(0).globalSet(globals.threadY);
+    run.i32Const(0).globalSet(globals.threadZ);
+  } else if (kernel.output.length === 2) {
+    run.i32Const(0).globalSet(globals.threadZ);
+  }
+  run.block();
+  run.localGet(cell).localGet(1).i32GeS().brIf(0);
+  run.loop();
+  run.localGet(cell).globalSet(globals.dataIndex);
+  if (kernel.output.length === 1) {
+    run.localGet(cell).globalSet(globals.threadX);
+  } else if (kernel.output.length === 2) {
+    run.localGet(cell).i32Const(sizeX).i32RemU().globalSet(globals.threadX);
+    run.localGet(cell).i32Const(sizeX).i32DivU().globalSet(globals.threadY);
+  } else {
+    run.localGet(cell).i32Const(sizeX).i32RemU().globalSet(globals.threadX);
+    run.localGet(cell).i32Const(sizeX).i32DivU().i32Const(sizeY).i32RemU().globalSet(globals.threadY);
+    run.localGet(cell).i32Const(sizeX * sizeY).i32DivU().globalSet(globals.threadZ);
+  }
+  // a pair when cell + 8 <= end and thread.x + 8 <= sizeX
+  run.localGet(cell).i32Const(8).i32Add().localGet(1).i32LeS();
+  run.globalGet(globals.threadX).i32Const(8).i32Add().i32Const(sizeX).i32LeS();
+  run.i32And();
+  run.if_();
+  run.globalGet(globals.threadX).i32Const(4).i32Add().globalSet(pair.threadX);
+  run.localGet(cell).i32Const(4).i32Add().globalSet(pair.dataIndex);
+  run.call('kernel_simd2');
+  run.localGet(cell).i32Const(8).i32Add().localSet(cell);
+  run.else_();
+  run.call('kernel_simd');
+  run.localGet(cell).i32Const(4).i32Add().localSet(cell);
+  run.end();
+  run.localGet(cell).localGet(1).i32LtS().brIf(0);
+  run.end();
+  run.end();
+}
+
 /** Wrap the code generator's methods (once per process; inactive until withWebasmPatch(true, ...)). */
 export function applyWebasmCodegenPatch(): void {
   if (applied) return;
@@ -621,7 +968,7 @@ export function applyWebasmCodegenPatch(): void {
         const em = this.em;
         // H: compile-time terms go into the load's offset
         const fold = foldableSubscript(this, terms);
-        em.globalGet(this.assembler.globals.threadX);
+        emitThreadX(this);
         for (const t of fold ? fold.rest.filter((r) => !isThreadX(r)) : rest) {
           emitIntTerm(this, t);
           em.i32Add();
@@ -729,12 +1076,48 @@ export function applyWebasmCodegenPatch(): void {
     if (!(active && fmaActive && assNode.operator === '+=' && local?.kind === 'vscalar' && local.wtype === 'vf32' && r?.type === 'BinaryExpression' && r.operator === '*')) {
       return stockVAssign.call(this, assNode);
     }
-    this.vCoerce(this.vexpr(r.left), 'vf32');
-    this.vCoerce(this.vexpr(r.right), 'vf32');
+    emitMaddOperand(this, r.left);
+    emitMaddOperand(this, r.right);
     this.em.localGet(local.index);
     this.em._push(RELAXED_MADD);
     this.vSetLocal(local.index);
     stats.fusedMultiplyAdds++;
+  };
+  // M: the two-quad SIMD function and its driver
+  const stockEmitVector = P.emitVectorFunction;
+  P.emitVectorFunction = function (this: any, assembler: any) {
+    threadXLocals = new Map();
+    threadXPending = active;
+    let em;
+    try {
+      em = stockEmitVector.call(this, assembler);
+    } finally {
+      threadXPending = false;
+      threadXLocals = new Map();
+    }
+    if (active && pairQuads && pairRefusal(this, assembler) === null) {
+      try {
+        emitPairedVectorFunction(this, assembler);
+      } finally {
+        threadXLocals = new Map();
+      }
+    }
+    return em;
+  };
+  // N: the first top-level statement of kernel_simd runs first, unconditionally: thread.x is copied there
+  const stockVstatement = P.vstatement;
+  P.vstatement = function (this: any, ast: any) {
+    if (threadXPending && this.vec) {
+      threadXPending = false;
+      copyThreadX(this, this.assembler.globals.threadX);
+    }
+    return stockVstatement.call(this, ast);
+  };
+  const KP = WebAssemblyKernel.prototype;
+  const stockRunSimd = KP._emitRunSimd;
+  KP._emitRunSimd = function (this: any, builder: any, globals: any) {
+    if (!globals.tinyPair) return stockRunSimd.call(this, builder, globals);
+    emitPairedRunSimd(this, builder, globals);
   };
   const stockCoerce = P.vCoerce;
   P.vCoerce = function (this: any, from: string, to: string) {
