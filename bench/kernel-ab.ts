@@ -6,12 +6,15 @@
  *
  *   npx ts-node --transpile-only bench/kernel-ab.ts                    # HEAD against the working tree
  *   npx ts-node --transpile-only bench/kernel-ab.ts --rev e790999 --batch 32 --calls 15 --only forward
+ *   npx ts-node --transpile-only bench/kernel-ab.ts --one-quad       # A: the working tree's kernels at one SIMD quad per call
  *
  * Kernels: the forward conv (stride 1 and stride 2 on its phases), the stride-1 input gradient
  * and the weight gradient, at unet-tiny's and unet-mini's sizes, the kernel alone (its input already padded);
  * matmul at 512^3 and two unet-tiny sizes. One thread (gpujs:webasm). The revision's
  * kernels/conv2d.ts and kernels/matmul.ts are written to a temporary folder with their imports
- * pointed back at this checkout, so they must use the same exports.
+ * pointed back at this checkout, so they must use the same exports. With --one-quad, A is the
+ * working tree's kernels compiled without the patch's two quads per call (M; KernelSpec.pairQuads
+ * false), B the same kernels as the backend compiles them.
  */
 import type { Conv2dParams } from '../src/backend/backend';
 import { KernelRunner, type KernelArg } from '../src/backend/gpujs/runner';
@@ -27,6 +30,7 @@ const REV = arg('rev', 'HEAD');
 const BATCH = Number(arg('batch', '32'));
 const CALLS = Number(arg('calls', '15'));
 const ONLY = arg('only', '');
+const ONE_QUAD = process.argv.includes('--one-quad');
 
 const gen = new Generator(1);
 const random = (n: number) => Float32Array.from({ length: n }, () => gen.uniform() - 0.5);
@@ -81,17 +85,17 @@ for (const [m, k, n] of [[512, 512, 512], [64, 128, 784], [128, 128, 128]]) {
   cases.push({ name: `matmul [${m},${k}] x [${k},${n}]`, flops: 2 * m * k * n, make: (_c, mm) => ({ spec: mm.matmulSpec(p), args: [random(m * k), random(k * n)] }) });
 }
 
-const before = revisionModule('kernel-ab', REV, 'kernels/conv2d.ts');
-const beforeMatmul = revisionModule('kernel-ab', REV, 'kernels/matmul.ts');
+const before = ONE_QUAD ? working : revisionModule('kernel-ab', REV, 'kernels/conv2d.ts');
+const beforeMatmul = ONE_QUAD ? workingMatmul : revisionModule('kernel-ab', REV, 'kernels/matmul.ts');
 const runner = new KernelRunner('webasm', {});
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-console.log(`kernels, ${REV} (A) against the working tree (B), batch ${BATCH}, one thread, ${CALLS} alternating calls each; GFLOP/s of the medians\n`);
+console.log(`kernels, ${ONE_QUAD ? 'one quad per call' : REV} (A) against the working tree (B), batch ${BATCH}, one thread, ${CALLS} alternating calls each; GFLOP/s of the medians\n`);
 console.log('kernel'.padEnd(44), 'A'.padStart(7), 'B'.padStart(7), 'B/A'.padStart(6));
 for (const c of cases.filter((x) => x.name.includes(ONLY))) {
   const a = c.make(before, beforeMatmul);
   const b = c.make(working, workingMatmul);
   // different names, so the runner compiles and caches them apart
-  const specA = { ...a.spec, name: `${a.spec.name}@A` };
+  const specA = { ...a.spec, name: `${a.spec.name}@A`, ...(ONE_QUAD ? { pairQuads: false } : {}) };
   const specB = { ...b.spec, name: `${b.spec.name}@B` };
   for (let i = 0; i < 2; i++) {
     runner.run(specA, a.args);

@@ -9,6 +9,8 @@
  *   npx ts-node --transpile-only bench/step-ab.ts                                 # HEAD against the working tree
  *   npx ts-node --transpile-only bench/step-ab.ts --rev e790999 --batch 32 --steps 6 --model unet-tiny
  *   npx ts-node --transpile-only bench/step-ab.ts --files kernels/conv2d.ts,kernels/matmul.ts
+ *   npx ts-node --transpile-only bench/step-ab.ts --one-quad                      # the weight gradient's two quads per call, on and off
+ *   npx ts-node --transpile-only bench/step-ab.ts --one-quad --pair-all --files kernels/elementwise.ts,kernels/groupnorm.ts
  *
  * One thread (gpujs:webasm), one forward/backward/Adam step per measurement after one warm-up
  * step each way (which compiles the kernels); the medians of --steps steps each way.
@@ -16,6 +18,10 @@
  * module objects, so each export is replaced by a function that calls the revision's or the
  * working tree's builder and renames the spec it returns (`<name>@A` / `<name>@B`), which the
  * runner then compiles and caches apart. The revision's files must export the same names.
+ * With --one-quad, A is the working tree's builders with KernelSpec.pairQuads set false (one
+ * SIMD quad per kernel_simd call, the patch's rule M off) and B the same builders as they are;
+ * --pair-all then sets pairQuads true on B's kernels (of the files named), to measure pairing
+ * kernels that do not ask for it.
  */
 import { resolve } from 'path';
 import { revisionModule } from './revision';
@@ -26,21 +32,24 @@ const BATCH = Number(arg('batch', '32'));
 const STEPS = Number(arg('steps', '6'));
 const MODEL = arg('model', 'unet-tiny');
 const FILES = arg('files', 'kernels/conv2d.ts').split(',');
+const ONE_QUAD = process.argv.includes('--one-quad');
+const PAIR_ALL = ONE_QUAD && process.argv.includes('--pair-all');
 const root = resolve(__dirname, '..');
 
 let useA = false;
 const isSpec = (v: any) => v && typeof v === 'object' && typeof v.name === 'string' && typeof v.source !== 'undefined' && Array.isArray(v.output);
 for (const file of FILES) {
-  const before = revisionModule('step-ab', REV, file);
+  const before = ONE_QUAD ? undefined : revisionModule('step-ab', REV, file);
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const now = require(resolve(root, file));
   for (const key of Object.keys(now)) {
     const b = now[key];
-    const a = before[key];
+    const a = before ? before[key] : b;
     if (typeof b !== 'function' || typeof a !== 'function') continue;
     now[key] = (...args: unknown[]) => {
       const out = (useA ? a : b)(...args);
-      return isSpec(out) ? { ...out, name: `${out.name}@${useA ? 'A' : 'B'}` } : out;
+      if (!isSpec(out)) return out;
+      return { ...out, name: `${out.name}@${useA ? 'A' : 'B'}`, ...(useA && ONE_QUAD ? { pairQuads: false } : !useA && PAIR_ALL ? { pairQuads: true } : {}) };
     };
   }
 }
@@ -72,7 +81,8 @@ function step(): number {
 }
 
 const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[xs.length >> 1];
-console.log(`${MODEL} training steps, batch ${BATCH}, one thread: ${FILES.join(', ')} at ${REV} (A) against the working tree (B), ${STEPS} alternating steps each`);
+const sideA = ONE_QUAD ? 'at one SIMD quad per call' : `at ${REV}`;
+console.log(`${MODEL} training steps, batch ${BATCH}, one thread: ${FILES.join(', ')} ${sideA} (A) against the working tree (B), ${STEPS} alternating steps each`);
 const times: Record<'A' | 'B', number[]> = { A: [], B: [] };
 for (let i = -1; i < STEPS; i++) {
   for (const side of ['A', 'B'] as const) {
