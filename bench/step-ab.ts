@@ -10,7 +10,6 @@
  *   npx ts-node --transpile-only bench/step-ab.ts --rev e790999 --batch 32 --steps 6 --model unet-tiny
  *   npx ts-node --transpile-only bench/step-ab.ts --files kernels/conv2d.ts,kernels/matmul.ts
  *   npx ts-node --transpile-only bench/step-ab.ts --one-quad                      # the weight gradient's two quads per call, on and off
- *   npx ts-node --transpile-only bench/step-ab.ts --views                         # outputs copied out of WebAssembly memory, or views
  *   npx ts-node --transpile-only bench/step-ab.ts --one-quad --pair-all --files kernels/elementwise.ts,kernels/groupnorm.ts
  *
  * One thread (gpujs:webasm), one forward/backward/Adam step per measurement after one warm-up
@@ -22,9 +21,7 @@
  * With --one-quad, A is the working tree's builders with KernelSpec.pairQuads set false (one
  * SIMD quad per kernel_simd call, the patch's rule M off) and B the same builders as they are;
  * --pair-all then sets pairQuads true on B's kernels (of the files named), to measure pairing
- * kernels that do not ask for it. With --views, both sides run the same kernels and A has the
- * runner's output views off (webasmOutputViews: every output copied out of its kernel's
- * WebAssembly memory, as stock gpu.js does), B on.
+ * kernels that do not ask for it.
  */
 import { resolve } from 'path';
 import { revisionModule } from './revision';
@@ -37,13 +34,12 @@ const MODEL = arg('model', 'unet-tiny');
 const FILES = arg('files', 'kernels/conv2d.ts').split(',');
 const ONE_QUAD = process.argv.includes('--one-quad');
 const PAIR_ALL = ONE_QUAD && process.argv.includes('--pair-all');
-const VIEWS = process.argv.includes('--views');
 const root = resolve(__dirname, '..');
 
 let useA = false;
 const isSpec = (v: any) => v && typeof v === 'object' && typeof v.name === 'string' && typeof v.source !== 'undefined' && Array.isArray(v.output);
 for (const file of FILES) {
-  const before = ONE_QUAD || VIEWS ? undefined : revisionModule('step-ab', REV, file);
+  const before = ONE_QUAD ? undefined : revisionModule('step-ab', REV, file);
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const now = require(resolve(root, file));
   for (const key of Object.keys(now)) {
@@ -86,13 +82,11 @@ function step(): number {
 
 const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[xs.length >> 1];
 const sideA = ONE_QUAD ? 'at one SIMD quad per call' : `at ${REV}`;
-if (VIEWS) console.log(`${MODEL} training steps, batch ${BATCH}, one thread: outputs copied out of WebAssembly memory (A) against output views (B), ${STEPS} alternating steps each`);
-else console.log(`${MODEL} training steps, batch ${BATCH}, one thread: ${FILES.join(', ')} ${sideA} (A) against the working tree (B), ${STEPS} alternating steps each`);
+console.log(`${MODEL} training steps, batch ${BATCH}, one thread: ${FILES.join(', ')} ${sideA} (A) against the working tree (B), ${STEPS} alternating steps each`);
 const times: Record<'A' | 'B', number[]> = { A: [], B: [] };
 for (let i = -1; i < STEPS; i++) {
   for (const side of ['A', 'B'] as const) {
     useA = side === 'A';
-    if (VIEWS) backend.runner.webasmOutputViews = !useA;
     const ms = step();
     if (i >= 0) times[side].push(ms);
   }

@@ -117,29 +117,6 @@ export interface RunnerOptions {
    * that the runner lays out each kernel's output as its code actually stores it.
    */
   webasmRowMajorTiles?: boolean;
-  /**
-   * webasm: hand a kernel's output back as a view of the kernel's own WebAssembly memory
-   * instead of gpu.js's copy of it, and copy it out only if the buffer is still in use when the
-   * same kernel runs again (which overwrites that memory). Outputs freed before then (the
-   * backend's temporaries, disposed and tidied tensors) are never copied. The same numbers
-   * either way. Default on; TINY_DDPM_WEBASM_VIEWS=0 turns it off.
-   */
-  webasmOutputViews?: boolean;
-}
-
-/** Whether webasm outputs stay in their kernel's memory by default: on unless TINY_DDPM_WEBASM_VIEWS=0. */
-export function webasmOutputViewsDefault(): boolean {
-  return typeof process === 'undefined' || process.env?.TINY_DDPM_WEBASM_VIEWS !== '0';
-}
-
-/** What the output views saved: numbers never copied out of a kernel's memory, and those copied out later. */
-export interface OutputViewStats {
-  /** outputs handed back as views */
-  views: number;
-  /** floats of views copied out because the buffer was in use when its kernel ran again (or was evicted) */
-  copiedFloats: number;
-  /** floats of views whose buffer was freed (or collected) before its kernel ran again: no copy at all */
-  droppedFloats: number;
 }
 
 interface CachedKernel {
@@ -147,23 +124,6 @@ interface CachedKernel {
   bytes: number;
   /** a tile4 kernel: whether its code stores the tiles row-major (patch K ran for it) or as gpu.js lays them out */
   rowMajor: boolean;
-  /** webasm output views: the buffer that last got a view of this kernel's memory (weakly: a dropped buffer needs no copy) */
-  view?: WeakRef<GpuBuf>;
-  /** its size, for the stats when it was collected */
-  viewFloats?: number;
-}
-
-/**
- * A gpu.js webasm module's memory view, made to hand out views: gpu.js copies a call's output
- * with `f32.slice(...)` of the module's Float32Array over its memory (kernel.js, the sync run and
- * webasm-threads.ts's two-thread call), so this one instance gets its own `slice`, a subarray.
- * Nothing else of gpu.js calls slice on it. The memory never grows (its size is fixed when the
- * module is instantiated for a set of argument sizes), so a view stays valid.
- */
-function handOutViews(entry: any): void {
-  const f32 = entry?.f32;
-  if (!(f32 instanceof Float32Array) || Object.prototype.hasOwnProperty.call(f32, 'slice')) return;
-  Object.defineProperty(f32, 'slice', { value: (begin: number, end: number) => f32.subarray(begin, end), configurable: true });
 }
 
 /**
@@ -210,9 +170,6 @@ export class KernelRunner {
   readonly webasmPairs: boolean | 'all';
   readonly webasmThreads: number;
   readonly webasmRowMajorTiles: boolean;
-  /** webasm outputs as views of their kernel's memory, copied out only if still in use at its next call (public: bench/step-ab.ts switches it between steps) */
-  webasmOutputViews: boolean;
-  private readonly viewStats: OutputViewStats = { views: 0, copiedFloats: 0, droppedFloats: 0 };
   /** tile4 kernels by name: whether their compiled code stores row-major (what layOut relies on) */
   private readonly tileLayouts = new Map<string, 'row-major' | 'gpu.js'>();
   private liveTextures = 0;
@@ -234,7 +191,6 @@ export class KernelRunner {
     this.webasmFma = this.webasmPatch && (options.webasmFma ?? webasmFmaDefault());
     this.webasmRowMajorTiles = this.webasmPatch && (options.webasmRowMajorTiles ?? true);
     this.webasmPairs = this.webasmPatch ? options.webasmPairs ?? webasmPairsDefault() : false;
-    this.webasmOutputViews = mode === 'webasm' && (options.webasmOutputViews ?? webasmOutputViewsDefault());
     if (this.webasmPatch) assertWebasmPatchTarget(); // a gpu.js the patch was not written for is refused here, with what to do
     this.webasmThreads = mode === 'webasm' ? options.webasmThreads ?? 1 : 1;
     if (!(this.webasmThreads === 1 || this.webasmThreads === 2)) throw new Error(`gpujs: webasmThreads must be 1 or 2, got ${options.webasmThreads}`);
@@ -337,8 +293,6 @@ export class KernelRunner {
       this.cache.delete(key); // re-insert: the Map's order is least recently used first
       this.cache.set(key, cached);
       const t0 = performance.now();
-      // the call overwrites the kernel's output region: a buffer still viewing it gets its own copy first
-      this.settleView(cached);
       result = this.call(cached.kernel, values, spec);
       stat.runMs += performance.now() - t0;
     } else {
@@ -367,50 +321,11 @@ export class KernelRunner {
 
     stat.floats += size;
     const t1 = performance.now();
-    let out: GpuBuf;
     try {
-      out = this.layOut(spec, result, cells, size, grid, cached.rowMajor);
+      return this.layOut(spec, result, cells, size, grid, cached.rowMajor);
     } finally {
       stat.outputMs += performance.now() - t1;
     }
-    if (this.mode === 'webasm') this.trackView(cached, out);
-    return out;
-  }
-
-  /**
-   * webasm: after a call, whether its output buffer views the kernel's memory (the layout kept
-   * gpu.js's array as it is) and must be watched until the next call; and, with views on, the
-   * module's memory view set to hand out views from the next call on (the first call of each
-   * module instance copies, as stock gpu.js does).
-   */
-  private trackView(cached: CachedKernel, out: GpuBuf): void {
-    const entry = cached.kernel.kernel?._active;
-    const memory: ArrayBufferLike | undefined = entry?.f32?.buffer;
-    if (memory && out.data instanceof Float32Array && out.data.buffer === memory) {
-      cached.view = new WeakRef(out);
-      cached.viewFloats = out.size;
-      this.viewStats.views++;
-    }
-    if (this.webasmOutputViews) handOutViews(entry);
-    else if (entry?.f32 && Object.prototype.hasOwnProperty.call(entry.f32, 'slice')) delete entry.f32.slice;
-  }
-
-  /** Before a kernel's memory is overwritten or dropped: the buffer still viewing it (if any, and in use) gets a copy. */
-  private settleView(cached: CachedKernel): void {
-    if (!cached.view) return;
-    const buf = cached.view.deref();
-    cached.view = undefined;
-    if (!buf || buf.freed) {
-      this.viewStats.droppedFloats += cached.viewFloats ?? 0;
-      return;
-    }
-    buf.data = (buf.data as Float32Array).slice();
-    this.viewStats.copiedFloats += buf.size;
-  }
-
-  /** Output views so far (webasm): how many, and how many floats were copied out later or never. */
-  outputViewStats(): OutputViewStats {
-    return { ...this.viewStats };
   }
 
   private layOut(spec: KernelSpec, result: any, cells: number, size: number, grid: TileGrid | null, rowMajor: boolean): GpuBuf {
@@ -469,8 +384,6 @@ export class KernelRunner {
       if ((this.cachedBytes <= this.cacheLimit && this.cache.size <= this.maxKernels) || this.cache.size <= 1) break;
       this.cache.delete(key);
       this.cachedBytes -= entry.bytes;
-      // a destroyed module's memory is never written again, but a view would keep all of it alive
-      this.settleView(entry);
       entry.kernel.destroy();
       if (this.debug) this.log(`[tiny-ddpm gpujs] evicted ${key.split('|')[0]} (kernel cache over ${this.cacheLimit} bytes or ${this.maxKernels} kernels)`);
     }
