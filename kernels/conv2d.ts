@@ -507,8 +507,8 @@ export function conv2dBackwardWeightTSpec(p: Conv2dParams): KernelSpec {
   const ckk = p.cin * p.kh * p.kw;
   const constants: WeightTConstants = { n: p.n, cout: p.cout, oh: p.oh, ow: p.ow, wp, batchPerSplit, rowStep: p.strideH * wp, colStep: p.strideW, xImage: p.cin * hp * wp, gImage: p.oh * p.ow * p.cout, gRow: p.ow * p.cout };
   const source = p.ow <= PAIRED_OW ? backwardWeightTPaired(p.ow, p.cout, p.strideW) : conv2dBackwardWeightT;
-  // pairQuads: two quads per SIMD call (the webasm patch's M) measured 1.26-1.33x the GFLOP/s of
-  // one quad at unet-tiny's and unet-mini's five sizes (bench/kernel-ab.ts --one-quad)
+  // pairQuads: two quads per SIMD call (the webasm patch's M) measured 1.20-1.45x the GFLOP/s of
+  // one quad at unet-tiny's and unet-mini's sizes (bench/kernel-ab.ts --one-quad)
   return { name: 'conv2d.backwardWeight', source, output: [p.cout, Math.ceil(ckk / 4), slices], constants, tile4: { rows: ckk }, nonNegative: ['offs'], pairQuads: true };
 }
 

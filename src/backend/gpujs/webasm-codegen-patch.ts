@@ -367,18 +367,24 @@ function isThreadX(ast: any): boolean {
   );
 }
 
-/** Does the AST assign the identifier `name` anywhere (=, op=, ++, --)? */
-function assigns(ast: any, name: string): boolean {
+/** Whether test holds for some node of the AST (an array of nodes, or one), visiting every node until it does. */
+function someNode(ast: any, test: (node: any) => boolean): boolean {
   if (!ast || typeof ast !== 'object') return false;
-  if (Array.isArray(ast)) return ast.some((n) => assigns(n, name));
-  if (ast.type === 'AssignmentExpression' && ast.left.type === 'Identifier' && ast.left.name === name) return true;
-  if (ast.type === 'UpdateExpression' && ast.argument.type === 'Identifier' && ast.argument.name === name) return true;
+  if (Array.isArray(ast)) return ast.some((n) => someNode(n, test));
+  if (test(ast)) return true;
   for (const key in ast) {
     if (key === 'loc' || key === 'start' || key === 'end' || key === 'parent') continue;
     const child = ast[key];
-    if (child && typeof child === 'object' && assigns(child, name)) return true;
+    if (child && typeof child === 'object' && someNode(child, test)) return true;
   }
   return false;
+}
+
+/** Does the AST assign the identifier `name` anywhere (=, op=, ++, --)? */
+function assigns(ast: any, name: string): boolean {
+  return someNode(ast, (n) =>
+    (n.type === 'AssignmentExpression' && n.left.type === 'Identifier' && n.left.name === name) ||
+    (n.type === 'UpdateExpression' && n.argument.type === 'Identifier' && n.argument.name === name));
 }
 
 function plusTerms(e: any, out: any[] = []): any[] {
@@ -610,33 +616,20 @@ function emitMaddOperand(node: any, e: any): void {
 }
 
 /** Every identifier a statement declares, assigns or updates (for M's classification). */
-function writtenNames(ast: any, out: Set<string> = new Set()): Set<string> {
-  if (!ast || typeof ast !== 'object') return out;
-  if (Array.isArray(ast)) {
-    for (const n of ast) writtenNames(n, out);
-    return out;
-  }
-  if (ast.type === 'VariableDeclarator' && ast.id?.type === 'Identifier') out.add(ast.id.name);
-  if (ast.type === 'AssignmentExpression' && ast.left?.type === 'Identifier') out.add(ast.left.name);
-  if (ast.type === 'UpdateExpression' && ast.argument?.type === 'Identifier') out.add(ast.argument.name);
-  for (const key in ast) {
-    if (key === 'loc' || key === 'start' || key === 'end' || key === 'parent') continue;
-    const child = ast[key];
-    if (child && typeof child === 'object') writtenNames(child, out);
-  }
+function writtenNames(ast: any): Set<string> {
+  const out = new Set<string>();
+  // a test that never holds: someNode then visits every node
+  someNode(ast, (n) => {
+    if (n.type === 'VariableDeclarator' && n.id?.type === 'Identifier') out.add(n.id.name);
+    if (n.type === 'AssignmentExpression' && n.left?.type === 'Identifier') out.add(n.left.name);
+    if (n.type === 'UpdateExpression' && n.argument?.type === 'Identifier') out.add(n.argument.name);
+    return false;
+  });
   return out;
 }
 
 function hasNode(ast: any, types: string[]): boolean {
-  if (!ast || typeof ast !== 'object') return false;
-  if (Array.isArray(ast)) return ast.some((n) => hasNode(n, types));
-  if (types.includes(ast.type)) return true;
-  for (const key in ast) {
-    if (key === 'loc' || key === 'start' || key === 'end' || key === 'parent') continue;
-    const child = ast[key];
-    if (child && typeof child === 'object' && hasNode(child, types)) return true;
-  }
-  return false;
+  return someNode(ast, (n) => types.includes(n.type));
 }
 
 type PairKind = 'once' | 'around' | 'twice' | 'return';
