@@ -36,14 +36,19 @@ import { floorDivSource, type KernelSpec, type KernelThis } from './kernel';
 // the channel loop, so they are splat loads shared by the quad. The x grid ends at the last
 // real cell, (oh - 1) * wp + ow, so the last tap of the last cell reads the last padded float:
 // every read is inside xp. The taps are unrolled into the source (one template per kernel
-// size, padded width and weight order), with their offsets as literals, one row of taps per
-// pass over the channels: a loop body of one row (3 vector loads, 12 weight splats, 12
-// multiply-adds into 4 sums) keeps its values in the 16 vector registers, where all 9 taps in
-// one body did not (V8 schedules a block's loads ahead of their multiply-adds, and spilled most
-// of the 45 to the stack: node --print-wasm-code). Measured kernel against kernel in one
-// process (`npx ts-node --transpile-only bench/kernel-ab.ts --rev e790999 --calls 21`, batch 32, one
-// thread): forward 1.52x at 28x28x32, 1.31x at 14x14x64, 1.40x at 7x7x64, 1.36x stride 2;
-// backward-input 1.48x, 1.31x, 1.39x.
+// size, padded width and weight order), with their offsets as literals. When cout is a
+// multiple of 4 (every conv of the UNet but its last) the kernel is the aligned form: the 4
+// weight rows of a tile are one address plus compile-time offsets, one pass over the channels
+// per tap, and two SIMD quads per call (the patch's M), whose loop body (2 vector loads, 4
+// weight splats shared by both quads, 8 sums) fits the 16 vector registers and runs 8
+// independent multiply-add chains. Otherwise (the clamped form) one pass per row of taps (3
+// vector loads, 12 weight splats, 12 multiply-adds into 4 sums), one quad per call. Measured
+// kernel against kernel in one process (`npx ts-node --transpile-only bench/kernel-ab.ts --calls 11`,
+// batch 32, one thread, 2026-12-04, the aligned form against the row-of-taps loop of commit
+// 3701941): forward 1.21-1.30x at the five unet-tiny and unet-mini sizes, 1.25x stride 2;
+// input gradient 1.21-1.36x. (Before that, the row-of-taps loop against all 9 taps in one
+// body, which V8 spilled: `--rev e790999 --calls 21`, forward 1.31-1.52x, input gradient
+// 1.31-1.48x.)
 //
 // Stride s > 1, forward. Lanes 4 outputs apart would read inputs 4s apart: no vector load.
 // So the padded input is first split into its s_H * s_W stride phases (spaceToDepthSpec):
@@ -172,8 +177,24 @@ function paddedTaps(c: PaddedConv): Tap[][] {
   return rows;
 }
 
+/**
+ * Whether a PaddedConv runs in its aligned form: the 4 output channels of every tile exist
+ * (cout a multiple of 4), so their weight rows are one address plus compile-time offsets.
+ */
+export function paddedConvAligned(c: PaddedConv): boolean {
+  return c.cout % 4 === 0;
+}
+
 function paddedConvSource(c: PaddedConv): string {
-  // one pass over the channels per row of taps: a row's reads and multiply-adds are one loop body
+  return paddedConvAligned(c) ? alignedConvSource(c) : clampedConvSource(c);
+}
+
+/**
+ * cout not a multiple of 4: the last tile repeats channel cout - 1 (untile4 drops it), so each
+ * of the 4 weight rows has its own offset. One pass over the channels per row of taps: a row's
+ * reads and multiply-adds are one loop body (3 vector loads, 12 splats, 4 sums).
+ */
+function clampedConvSource(c: PaddedConv): string {
   const passes = paddedTaps(c).map((row) => {
     const lines: string[] = [];
     row.forEach((tap, i) => lines.push(`    const x${i} = xp[this.thread.x + xc${tap.xoff > 0 ? ` + ${tap.xoff}` : ''}];`));
@@ -208,6 +229,41 @@ ${passes.join('\n')}
 }`;
 }
 
+/**
+ * cout a multiple of 4 (every conv of the UNet but its last): the tile's 4 weight rows are
+ * `a + this.constants.wRow<r>` with wRow<r> = r * wOut, compile-time terms that the patch puts
+ * into the load instruction's offset (its H), so the 4 splats share one address, and one pass
+ * over the channels per tap (1 vector load, 4 splats, 4 sums). The spec asks for two quads per
+ * call (pairQuads, the patch's M): the second quad shares the 4 splats, so a body is 2 vector
+ * loads, 4 splats and 8 sums, 14 of the 16 SIMD registers, and 8 independent multiply-add
+ * chains instead of 4. V8 computes loop-invariant products inside the loop that uses them
+ * (node --print-wasm-code: the clamped form's 4 row offsets c_r * wOut were 4 multiplies per
+ * iteration), so the fewer index terms here are most of the gain.
+ */
+function alignedConvSource(c: PaddedConv): string {
+  const passes = paddedTaps(c)
+    .flat()
+    .map((tap) => {
+      const t = tap.t > 0 ? ` + ${tap.t}` : '';
+      const lines = [`    const x0 = xp[this.thread.x + xc${tap.xoff > 0 ? ` + ${tap.xoff}` : ''}];`];
+      for (let r = 0; r < 4; r++) lines.push(`    s${r} += w[a${r > 0 ? ` + this.constants.wRow${r}` : ''}${t}] * x0;`);
+      return `  for (let ci = 0; ci < this.constants.cin; ci++) {
+    const xc = img + ci * this.constants.hpwp;
+    const a = wt + ci * this.constants.wIn;
+${lines.join('\n')}
+  }`;
+    });
+  const sums = [0, 1, 2, 3].map((r) => `  let s${r} = ${c.bias ? `bias[c0${r > 0 ? ` + ${r}` : ''}]` : '0'};`).join('\n');
+  return `function conv2dPaddedAligned(xp, w${c.bias ? ', bias' : ''}) {
+  const c0 = this.thread.y * 4;
+  const wt = this.thread.y * this.constants.wTile;
+  const img = this.thread.z * this.constants.imgStride;
+${sums}
+${passes.join('\n')}
+  return [s0, s1, s2, s3];
+}`;
+}
+
 /** Called with (xp, w), or (xp, w, bias) for a PaddedConv with bias; a tile grid over the padded rows (tile4.pitch), see tiles.ts. */
 export function paddedConvSpec(name: string, c: PaddedConv): KernelSpec {
   const x = (c.oh - 1) * c.wp + c.ow;
@@ -221,9 +277,13 @@ export function paddedConvSpec(name: string, c: PaddedConv): KernelSpec {
       cin: c.cin, cout: c.cout, coutLast: c.cout - 1, hpwp: planes * c.hp * c.wp, imgStride: c.cin * planes * c.hp * c.wp, wOut: c.wOut, wIn: c.wIn,
       // baked into the source as literals; here for the cache key
       wp: c.wp, kh: c.kh, kw: c.kw, flip: c.flip ? 1 : 0, bias: c.bias ? 1 : 0,
+      wTile: 4 * c.wOut, wRow1: c.wOut, wRow2: 2 * c.wOut, wRow3: 3 * c.wOut,
       sh: c.phases?.sh ?? ph?.sh ?? 1, sw: c.phases?.sw ?? ph?.sw ?? 1, rh: ph?.rh ?? 0, rw: ph?.rw ?? 0, kh0: ph?.kh0 ?? 0, kw0: ph?.kw0 ?? 0,
     },
     tile4: { rows: c.cout, width: c.ow, pitch: c.wp },
+    // the aligned form, paired (the patch's M): 1.1-1.3x the clamped form's row-of-taps loop at
+    // one quad (bench/kernel-ab.ts, kernels/README.md)
+    ...(paddedConvAligned(c) ? { pairQuads: true } : {}),
   };
 }
 

@@ -50,10 +50,11 @@ export interface KernelSpec {
    * webasm with the patch: true compiles this kernel's SIMD code for two quads (8 cells) per
    * call (the patch's M) where the patch can pair it. Only where it measured faster
    * (bench/kernel-ab.ts --one-quad, bench/step-ab.ts --one-quad; kernels/README.md): the
-   * weight gradient ran 1.20-1.45x as fast; paired, the padded convs ran 0.87-0.94x (a row of
-   * 3 taps for 2 quads, 6 loads, 12 splats and 8 sums, outgrows the 16 SIMD registers), the
-   * matmul 0.92-0.99x, and a step with the elementwise, GroupNorm and reduction kernels paired
-   * 0.96x (they wait on memory).
+   * weight gradient ran 1.20-1.45x as fast, and the aligned forward and input-gradient convs
+   * (one tap per pass, conv2d.ts) 1.21-1.36x their one-quad row-of-taps loop; paired as a row of
+   * 3 taps, the padded convs ran 0.87-0.94x (6 loads, 12 splats and 8 sums outgrow the 16 SIMD
+   * registers), the matmul 0.92-0.99x, and a step with the elementwise, GroupNorm and reduction
+   * kernels paired 0.96x (they wait on memory).
    */
   pairQuads?: boolean;
   /**

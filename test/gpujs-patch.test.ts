@@ -487,7 +487,7 @@ describe('[unit 3: kernels] the webasm patch: two quads per call (M)', function 
     expectBitwise(two.out, want, 'two quads per call');
   });
 
-  it('the backend asks for M only for the kernels whose spec says so (the weight gradient), or for all with webasmPairs: \'all\'', () => {
+  it('the backend asks for M only for the kernels whose spec says so (the weight gradient, the aligned convolutions), or for all with webasmPairs: \'all\'', () => {
     const p: Conv2dParams = { n: 2, cin: 3, h: 11, w: 11, cout: 5, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, oh: 11, ow: 11 };
     const xs = x.subarray(0, 2 * 3 * 121);
     const gy = x.subarray(1000, 1000 + 2 * 5 * 121);
@@ -507,6 +507,11 @@ describe('[unit 3: kernels] the webasm patch: two quads per call (M)', function 
       expect(paired(all, () => all.conv2d(all.fromArray(xs), all.fromArray(w.subarray(0, 45)), p)), 'forward, all').to.equal(2);
       expect(paired(all, () => all.conv2dBackwardWeight(all.fromArray(xs), all.fromArray(gy), p)), 'backward weight, all').to.be.greaterThan(1);
       expect(paired(none, () => none.conv2dBackwardWeight(none.fromArray(xs), none.fromArray(gy), p)), 'backward weight, none').to.equal(0);
+      // channels in whole tiles: the forward conv is the aligned form, which asks for M
+      const p4: Conv2dParams = { ...p, cout: 4 };
+      const w4 = Float32Array.from({ length: 4 * 3 * 9 }, (_, i) => Math.sin(i));
+      expect(paired(measured, () => measured.conv2d(measured.fromArray(xs), measured.fromArray(w4), p4)), 'aligned forward, measured').to.equal(1);
+      expect(paired(none, () => none.conv2d(none.fromArray(xs), none.fromArray(w4), p4)), 'aligned forward, none').to.equal(0);
     } finally {
       measured.destroy();
       all.destroy();

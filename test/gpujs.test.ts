@@ -216,6 +216,9 @@ for (const mode of MODES) {
         { n: 2, cin: 3, h: 10, w: 9, cout: 5, kh: 2, kw: 3, strideH: 3, strideW: 2, padH: 1, padW: 0 },
         { n: 2, cin: 4, h: 7, w: 8, cout: 3, kh: 1, kw: 1, strideH: 2, strideW: 2, padH: 0, padW: 0 },
         { n: 1, cin: 2, h: 5, w: 6, cout: 3, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 3, padW: 2 },
+        // channels in whole tiles both ways: the aligned form (kernels/conv2d.ts) of the stride-1
+        // forward (cout 8, with the bias) and of its input gradient (cin 4), rows of 13: one pair of quads, one quad, a tail
+        { n: 2, cin: 4, h: 5, w: 13, cout: 8, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 },
       ];
       for (const c of cases) {
         const oh = convOutputSize(c.h, c.kh, c.strideH, c.padH);

@@ -178,9 +178,11 @@
  *    doubled), for every kernel with `webasmPairs: 'all'`, for none with
  *    TINY_DDPM_WEBASM_PAIRS=0. Measured (bench/kernel-ab.ts --one-quad, batch 32, one thread,
  *    two runs): the weight gradient 1.20-1.45x the GFLOP/s of one quad at all five sizes; the
- *    padded forward and input-gradient convs 0.87-0.94x paired as they are (a row of 3 taps
- *    needs 6 + 12 + 8 vector registers and spills) and no faster with one tap per pass; matmul
- *    0.92-0.99x; the elementwise kernels no faster in a whole step (bench/step-ab.ts --one-quad).
+ *    padded forward and input-gradient convs 0.87-0.94x paired as a row of 3 taps (6 + 12 + 8
+ *    vector registers: it spills), and in their aligned form (kernels/conv2d.ts: one tap per
+ *    pass, the 4 weight rows one address plus constant offsets) 1.21-1.36x the one-quad row of
+ *    taps (bench/kernel-ab.ts against commit 3701941); matmul 0.92-0.99x; the elementwise
+ *    kernels no faster in a whole step (bench/step-ab.ts --one-quad).
  *
  * N. thread.x in a local. gpu.js keeps thread.x in a WebAssembly global and reads it with
  *    global.get at every use; V8 loads a mutable global from memory each time (the compiled
