@@ -115,32 +115,25 @@ function matmulTile4Contiguous(this: KernelThis<MatmulConstants & { mLast: numbe
  * B not transposed and m a multiple of 4: matmulTile4Contiguous without the row clamp, so the 4
  * rows' reads are one index plus compile-time row offsets (`a[aq + this.constants.aRow1]`).
  * With the code-generator patch the constant goes into the load instruction's offset (H), and
- * the 8 A reads of a step share one address computation instead of computing 8.
+ * the 4 A reads of a step share one address computation instead of computing 4. One step of k
+ * per iteration, and the spec asks for two quads per call (pairQuads, the patch's M): the second
+ * quad of columns shares the 4 A splats, so an iteration is 2 B vector loads, 4 splats and 8
+ * sums (14 of the 16 SIMD registers) in 8 independent multiply-add chains. k unrolled by 2
+ * and paired was 4 B loads, 8 splats and 8 sums and spilled (0.92-0.99x one quad); this form
+ * against the one-quad, k-by-2 loop of commit 3701941 (its own bench in one process, calls
+ * alternating, one thread, 2026-12-04): 1.33x at 512^3 (29.7 GFLOP/s against 22.4), 1.11x at
+ * [64,128] x [128,784], 1.12x at 128^3; `bench/kernel-ab.ts --only matmul` measures it.
  */
-function matmulTile4Aligned(this: KernelThis<MatmulConstants & { kEven: number; kOdd: number; aRow1: number; aRow2: number; aRow3: number }>, a: Float32Array, b: Float32Array): number[] {
+function matmulTile4Aligned(this: KernelThis<MatmulConstants & { aRow1: number; aRow2: number; aRow3: number }>, a: Float32Array, b: Float32Array): number[] {
   const aTile = this.thread.z * this.constants.aStrideBatch + this.thread.y * 4 * this.constants.aStrideM;
   const bBatch = this.thread.z * this.constants.bStrideBatch;
   let s0 = 0;
   let s1 = 0;
   let s2 = 0;
   let s3 = 0;
-  for (let q = 0; q < this.constants.kEven; q += 2) {
-    const bq = bBatch + q * this.constants.bStrideK;
-    const b0 = b[this.thread.x + bq];
-    const b1 = b[this.thread.x + bq + this.constants.bStrideK];
+  for (let q = 0; q < this.constants.k; q++) {
+    const b0 = b[this.thread.x + bBatch + q * this.constants.bStrideK];
     const aq = aTile + q * this.constants.aStrideK;
-    s0 += a[aq] * b0;
-    s0 += a[aq + this.constants.aStrideK] * b1;
-    s1 += a[aq + this.constants.aRow1] * b0;
-    s1 += a[aq + this.constants.aRow1 + this.constants.aStrideK] * b1;
-    s2 += a[aq + this.constants.aRow2] * b0;
-    s2 += a[aq + this.constants.aRow2 + this.constants.aStrideK] * b1;
-    s3 += a[aq + this.constants.aRow3] * b0;
-    s3 += a[aq + this.constants.aRow3 + this.constants.aStrideK] * b1;
-  }
-  for (let q = 0; q < this.constants.kOdd; q++) {
-    const b0 = b[this.thread.x + bBatch + this.constants.kEven * this.constants.bStrideK];
-    const aq = aTile + this.constants.kEven * this.constants.aStrideK;
     s0 += a[aq] * b0;
     s1 += a[aq + this.constants.aRow1] * b0;
     s2 += a[aq + this.constants.aRow2] * b0;
@@ -175,6 +168,8 @@ export function matmulSpec(p: MatmulParams): KernelSpec {
         bStrideN: 1,
       },
       tile4: { rows: m },
+      // the aligned form paired (M): 1.1-1.3x (matmulTile4Aligned)
+      ...(m % 4 === 0 ? { pairQuads: true } : {}),
     };
   }
   return {
