@@ -185,6 +185,14 @@ export function paddedConvAligned(c: PaddedConv): boolean {
   return c.cout % 4 === 0;
 }
 
+/**
+ * A tap's read of the padded input, written `xp[this.thread.x + <uniform terms>]` so that the
+ * patched code generator makes it one vector load for a SIMD quad (its D).
+ */
+function pixelRead(name: string, tap: Tap): string {
+  return `    const ${name} = xp[this.thread.x + xc${tap.xoff > 0 ? ` + ${tap.xoff}` : ''}];`;
+}
+
 function paddedConvSource(c: PaddedConv): string {
   return paddedConvAligned(c) ? alignedConvSource(c) : clampedConvSource(c);
 }
@@ -197,7 +205,7 @@ function paddedConvSource(c: PaddedConv): string {
 function clampedConvSource(c: PaddedConv): string {
   const passes = paddedTaps(c).map((row) => {
     const lines: string[] = [];
-    row.forEach((tap, i) => lines.push(`    const x${i} = xp[this.thread.x + xc${tap.xoff > 0 ? ` + ${tap.xoff}` : ''}];`));
+    row.forEach((tap, i) => lines.push(pixelRead(`x${i}`, tap)));
     row.forEach((tap, i) => {
       for (let r = 0; r < 4; r++) lines.push(`    s${r} += w[a${r}${tap.t > 0 ? ` + ${tap.t}` : ''}] * x${i};`);
     });
@@ -245,7 +253,7 @@ function alignedConvSource(c: PaddedConv): string {
     .flat()
     .map((tap) => {
       const t = tap.t > 0 ? ` + ${tap.t}` : '';
-      const lines = [`    const x0 = xp[this.thread.x + xc${tap.xoff > 0 ? ` + ${tap.xoff}` : ''}];`];
+      const lines = [pixelRead('x0', tap)];
       for (let r = 0; r < 4; r++) lines.push(`    s${r} += w[a${r > 0 ? ` + this.constants.wRow${r}` : ''}${t}] * x0;`);
       return `  for (let ci = 0; ci < this.constants.cin; ci++) {
     const xc = img + ci * this.constants.hpwp;

@@ -120,9 +120,9 @@ function matmulTile4Contiguous(this: KernelThis<MatmulConstants & { mLast: numbe
  * quad of columns shares the 4 A splats, so an iteration is 2 B vector loads, 4 splats and 8
  * sums (14 of the 16 SIMD registers) in 8 independent multiply-add chains. k unrolled by 2
  * and paired was 4 B loads, 8 splats and 8 sums and spilled (0.92-0.99x one quad); this form
- * against the one-quad, k-by-2 loop of commit 3701941 (its own bench in one process, calls
- * alternating, one thread, 2026-12-04): 1.33x at 512^3 (29.7 GFLOP/s against 22.4), 1.11x at
- * [64,128] x [128,784], 1.12x at 128^3; `bench/kernel-ab.ts --only matmul` measures it.
+ * against the one-quad, k-by-2 loop of commit 3701941 (`npx ts-node --transpile-only
+ * bench/kernel-ab.ts --rev 3701941 --only matmul --calls 15`, one thread, 2026-12-04): 1.27x at
+ * 512^3 (28.4 GFLOP/s against 22.3), 1.11x at [64,128] x [128,784], 1.15x at 128^3.
  */
 function matmulTile4Aligned(this: KernelThis<MatmulConstants & { aRow1: number; aRow2: number; aRow3: number }>, a: Float32Array, b: Float32Array): number[] {
   const aTile = this.thread.z * this.constants.aStrideBatch + this.thread.y * 4 * this.constants.aStrideM;
@@ -168,7 +168,7 @@ export function matmulSpec(p: MatmulParams): KernelSpec {
         bStrideN: 1,
       },
       tile4: { rows: m },
-      // the aligned form paired (M): 1.1-1.3x (matmulTile4Aligned)
+      // the aligned form paired (M): 1.11-1.27x (matmulTile4Aligned)
       ...(m % 4 === 0 ? { pairQuads: true } : {}),
     };
   }

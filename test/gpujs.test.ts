@@ -217,7 +217,8 @@ for (const mode of MODES) {
         { n: 2, cin: 4, h: 7, w: 8, cout: 3, kh: 1, kw: 1, strideH: 2, strideW: 2, padH: 0, padW: 0 },
         { n: 1, cin: 2, h: 5, w: 6, cout: 3, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 3, padW: 2 },
         // channels in whole tiles both ways: the aligned form (kernels/conv2d.ts) of the stride-1
-        // forward (cout 8, with the bias) and of its input gradient (cin 4), rows of 13: one pair of quads, one quad, a tail
+        // forward (cout 8, with the bias) and of its input gradient (cin 4); each image's x grid of
+        // 4 * 16 + 13 = 77 cells is 9 pairs of quads, one single quad and a scalar tail of 1
         { n: 2, cin: 4, h: 5, w: 13, cout: 8, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 },
       ];
       for (const c of cases) {
