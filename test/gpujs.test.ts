@@ -131,6 +131,17 @@ for (const mode of MODES) {
         { strides: [1, 3, 12, 60], offset: 0, shape: [3, 4, 5, 6] },
         { strides: [120, 0, 1, 6], offset: 7, shape: [3, 2, 6, 5] },
         { strides: [2, 60, 1], offset: 3, shape: [4, 5, 2] },
+        // rows of at least COPY_ROW_GRID_MIN (kernels/copy.ts) run on a row grid: ranks 2 to 5,
+        // the innermost stride 1 (vector loads) or not, a row of 13 (quads and a scalar tail),
+        // and negative strides (a view read backwards, offset at its far end)
+        { strides: [13, 1], offset: 5, shape: [8, 13] },
+        { strides: [1, 9], offset: 0, shape: [9, 12] },
+        { strides: [60, 2, 1], offset: 4, shape: [2, 3, 16] },
+        { strides: [120, 1, 6], offset: 0, shape: [3, 6, 20] },
+        { strides: [120, 60, 12, 1], offset: 2, shape: [3, 2, 5, 9] },
+        { strides: [1, 60, 6, 120, 2], offset: 0, shape: [2, 2, 3, 2, 8] },
+        { strides: [-120, 12, -1], offset: 250, shape: [3, 10, 8] },
+        { strides: [-6, 120, -30, 1], offset: 30 + 5 * 6 + 1, shape: [5, 2, 2, 9] },
       ]) {
         const size = view.shape.reduce((p, s) => p * s, 1);
         expectAllClose(g.toArray(g.copyStrided({ buf: gx, ...view }, view.shape), size), ref.toArray(ref.copyStrided({ buf: rx, ...view }, view.shape), size), 0, 0, `copy [${view.shape}]`);
