@@ -13,7 +13,7 @@ export type { GeneratorState } from './random';
 export { getBackend, setBackend, withBackend } from './backend/registry';
 export type { Backend, Buf, StridedView, UnaryOp, BinaryOp, ReduceOp, MatmulParams, Conv2dParams } from './backend/backend';
 export { RefBackend } from './backend/ref';
-export { where, concat, split, conv2d, upsampleNearest2d, avgPool2d, groupNorm, layerNorm, mseLoss, crossEntropy, matmul } from './ops';
+export { where, concat, split, conv2d, upsampleNearest2d, upsampleNearestConv2d, pad2d, avgPool2d, groupNorm, layerNorm, mseLoss, crossEntropy, matmul } from './ops';
 export type { Conv2dOptions, Reduction } from './ops';
 export * from './nn';
 export * from './optim';

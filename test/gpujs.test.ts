@@ -281,6 +281,19 @@ for (const mode of MODES) {
       expectAllClose(g.toArray(g.conv2dBackwardWeight(gx, ggy, p), 162), ref.toArray(ref.conv2dBackwardWeight(rx, rgy, p), 162), 0, bound, 'dw');
     });
 
+    it('pad2d: each plane at (top, left) inside zeros, pitches aligned or not', () => {
+      const x = random(3 * 5 * 6);
+      const [gx, rx] = both(x);
+      for (const pd of [
+        { planes: 3, h: 5, w: 6, top: 1, left: 1, outH: 7, outW: 8 },
+        { planes: 3, h: 5, w: 6, top: 0, left: 3, outH: 9, outW: 13 },
+        { planes: 3, h: 5, w: 6, top: 2, left: 0, outH: 7, outW: 6 },
+      ]) {
+        const size = pd.planes * pd.outH * pd.outW;
+        expectAllClose(g.toArray(g.pad2d(gx, pd), size), ref.toArray(ref.pad2d(rx, pd), size), 0, 0, `pad2d ${JSON.stringify(pd)}`);
+      }
+    });
+
     it('upsample (with zero fill past the source) and sumPool (dropping the ragged edge)', () => {
       const x = random(2 * 3 * 4 * 5);
       const [gx, rx] = both(x);
@@ -499,6 +512,7 @@ function everyFamily(b: Backend): [string, Float32Array][] {
     ['conv2d backward weight', b.conv2dBackwardWeight(x, gy, conv), 108],
     ['upsample', b.upsampleNearest2d(x, { n: 2, c: 3, h: 5, w: 4, scaleH: 2, scaleW: 2, outH: 11, outW: 8 }), 528],
     ['sumPool', b.sumPool2d(x, { n: 2, c: 3, h: 5, w: 4, kh: 2, kw: 2 }), 24],
+    ['pad2d', b.pad2d(x, { planes: 6, h: 5, w: 4, top: 1, left: 2, outH: 8, outW: 7 }), 336],
     ['adam param', adam.param, 120],
   ];
   return out.map(([name, buf, n]) => [name, b.toArray(buf, n)]);

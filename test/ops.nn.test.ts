@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { tensor, zeros } from '../src/creation';
 import { gradCheck } from '../src/gradcheck';
-import { avgPool2d, concat, conv2d, crossEntropy, groupNorm, groupNormComposed, layerNorm, matmul, mseLoss, split, upsampleNearest2d } from '../src/ops';
+import { avgPool2d, concat, conv2d, crossEntropy, groupNorm, groupNormComposed, layerNorm, matmul, mseLoss, pad2d, split, upsampleNearest2d, upsampleNearestConv2d } from '../src/ops';
 import { Generator } from '../src/random';
 import type { Tensor } from '../src/tensor';
 import { forEachBackend } from './helpers/backends';
@@ -205,6 +205,51 @@ forEachBackend('[unit 3: ops] upsampling and pooling', (bc) => {
     const x = tensor([[[[1, 2]]]], undefined, { requiresGrad: true });
     upsampleNearest2d(x, 2).mul(tensor([1, 2, 3, 4, 5, 6, 7, 8], [1, 1, 2, 4])).sum().backward();
     expectClose(x.grad!.toArray(), [1 + 2 + 5 + 6, 3 + 4 + 7 + 8], 0, 0, 'block sums');
+  });
+
+  it('pad2d puts x inside zeros at (top, left), and its gradient is the inner window of g', () => {
+    const gen = new Generator(825);
+    for (const [shape, pads] of [[[2, 3, 4, 5], [1, 1, 1, 1]], [[3, 2, 3], [0, 2, 3, 1]], [[4, 4], [2, 0, 0, 0]]] as [Shape, [number, number, number, number]][]) {
+      for (const layout of LAYOUTS) {
+        const { t: x, ref } = randomInput(gen, shape, layout);
+        const [top, bottom, left, right] = pads;
+        const [h, w] = shape.slice(-2);
+        const outShape = [...shape.slice(0, -2), top + h + bottom, left + w + right];
+        const want = new Float32Array(sizeOf(outShape));
+        const planes = sizeOf(shape) / (h * w);
+        for (let p = 0; p < planes; p++)
+          for (let y = 0; y < h; y++) for (let xi = 0; xi < w; xi++) want[(p * outShape.at(-2)! + top + y) * outShape.at(-1)! + left + xi] = ref.data[(p * h + y) * w + xi];
+        expectTensor(pad2d(x, pads), { data: want, shape: outShape }, 0, 0, `pad2d [${shape}] by [${pads}] (${layout})`);
+      }
+    }
+    expectGradOk('pad2d', (x) => pad2d(x, [1, 2, 0, 1]), [t(randomArr(gen, [1, 2, 3, 2]))]);
+    expect(() => pad2d(zeros([3]), [1, 1, 1, 1])).to.throw('pad2d: input must have at least 2 dims [..., H, W], got [3]');
+    expect(() => pad2d(zeros([2, 2]), [1, -1, 0, 0])).to.throw('pad2d: pads must be 4 non-negative integers [top, bottom, left, right], got [1,-1,0,0]');
+  });
+
+  it('upsampleNearestConv2d is conv2d(upsampleNearest2d(x, 2)) with padding 1, forward and backward', () => {
+    const gen = new Generator(826);
+    for (const [n, cin, cout, h, w] of [[2, 3, 5, 4, 3], [1, 4, 4, 1, 1], [1, 2, 3, 5, 6]]) {
+      const x = t(randomArr(gen, [n, cin, h, w]));
+      const wt = t(randomArr(gen, [cout, cin, 3, 3]));
+      const b = t(randomArr(gen, [cout]));
+      const gy = t(randomArr(gen, [n, cout, 2 * h, 2 * w]));
+      const grads = (f: (x: Tensor, w: Tensor, b: Tensor) => Tensor) => {
+        const [xs, ws, bs] = [x, wt, b].map((v) => v.detach().requiresGrad_());
+        const y = f(xs, ws, bs);
+        y.mul(gy).sum().backward();
+        return [y, xs.grad!, ws.grad!, bs.grad!];
+      };
+      const plain = grads((xs, ws, bs) => conv2d(upsampleNearest2d(xs, 2), ws, bs, { padding: 1 }));
+      const phased = grads((xs, ws, bs) => upsampleNearestConv2d(xs, ws, bs));
+      // the phase weights add up to 4 taps first: float rounding apart, the same sums
+      ['y', 'dx', 'dw', 'db'].forEach((what, i) => expectClose(phased[i].toArray(), plain[i].toArray(), 1e-4, 1e-4, `[${[n, cin, cout, h, w]}] ${what}`));
+    }
+    expectGradOk('upsampleNearestConv2d', (x, w, b) => upsampleNearestConv2d(x, w, b), [t(randomArr(gen, [1, 2, 3, 2])), t(randomArr(gen, [2, 2, 3, 3])), t(randomArr(gen, [2]))]);
+    // other kernel sizes: the two ops as written
+    const x = t(randomArr(gen, [1, 2, 3, 3]));
+    const w5 = t(randomArr(gen, [1, 2, 5, 5]));
+    expectClose(upsampleNearestConv2d(x, w5).toArray(), conv2d(upsampleNearest2d(x, 2), w5, null, { padding: 1 }).toArray(), 0, 0, '5x5 weight');
   });
 
   it('avgPool2d averages k x k windows and drops rows/columns that do not fill one', () => {

@@ -97,6 +97,20 @@ export interface UpsampleParams {
   outW: number;
 }
 
+/**
+ * Zero padding of planes [planes, h, w] into [planes, outH, outW]: plane element (y, x) lands at
+ * (top + y, left + x), and every other element is 0 (outH >= top + h, outW >= left + w).
+ */
+export interface Pad2dParams {
+  planes: number;
+  h: number;
+  w: number;
+  top: number;
+  left: number;
+  outH: number;
+  outW: number;
+}
+
 /** Sum over non-overlapping kh x kw windows (stride = kernel), [n, c, h, w] -> [n, c, floor(h/kh), floor(w/kw)]. */
 export interface PoolParams {
   n: number;
@@ -181,6 +195,8 @@ export interface Backend {
   conv2dBackwardBias(gy: Buf, p: Conv2dParams): Buf;
   upsampleNearest2d(x: Buf, p: UpsampleParams): Buf;
   sumPool2d(x: Buf, p: PoolParams): Buf;
+  /** x [planes, h, w] inside zeros, [planes, outH, outW] (Pad2dParams) */
+  pad2d(x: Buf, p: Pad2dParams): Buf;
 
   // ---- normalization ----
   /**

@@ -38,7 +38,7 @@
  * start at zero and all text modules are drawn after the rest, so an untrained text-
  * conditional UNet computes exactly what the unconditional one of the same seed computes.
  */
-import { concat, upsampleNearest2d } from '../ops';
+import { concat } from '../ops';
 import { Generator } from '../random';
 import { Tensor } from '../tensor';
 import { noGrad } from '../autograd';
@@ -369,7 +369,7 @@ export class UNet extends Module {
     for (const level of this.ups) {
       h = concat([h, skips.pop()!], 1); // [h, s_l] along channels
       h = level.forward(h, e, text);
-      if (level.resample) h = level.resample.forward(upsampleNearest2d(h, 2)); // H -> 2H
+      if (level.resample) h = level.resample.forwardUpsampled(h); // conv(upsample2x(h)): H -> 2H
     }
     return this.outConv.forward(this.outNorm.forward(h).silu());
   }

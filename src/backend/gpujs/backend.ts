@@ -16,6 +16,7 @@ import type {
   Conv2dParams,
   GroupNormParams,
   MatmulParams,
+  Pad2dParams,
   PoolParams,
   ReduceOp,
   StridedView,
@@ -319,6 +320,10 @@ export class GpuJsBackend implements Backend {
   }
   sumPool2d(x: Buf, p: PoolParams): Buf {
     return this.runner.run(sumPoolSpec(p), [asGpuBuf(x, 'sumPool2d')]);
+  }
+  pad2d(x: Buf, p: Pad2dParams): Buf {
+    if (p.planes * p.outH * p.outW === 0) return this.full(0, 0);
+    return this.runner.run(pad2dSpec(p.planes, p.h, p.w, p.top, p.left, p.outH, p.outW), [asGpuBuf(x, 'pad2d')]);
   }
 
   // ---- optimizer ----

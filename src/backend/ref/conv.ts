@@ -7,7 +7,7 @@
  *   dx[n, ci, iy, ix] = sum over every (co, oy, ox, ky, kx) with oy*sH - pH + ky = iy, ... of dy * w
  *   dw[co, ci, ky, kx] = sum_{n, oy, ox} x[n, ci, oy*sH - pH + ky, ...] * dy[n, co, oy, ox]
  */
-import type { Conv2dParams, PoolParams, UpsampleParams } from '../backend';
+import type { Conv2dParams, Pad2dParams, PoolParams, UpsampleParams } from '../backend';
 
 export function conv2d(x: Float32Array, w: Float32Array, p: Conv2dParams, bias?: Float32Array): Float32Array {
   const { n, cin, h, w: W, cout, kh, kw, strideH, strideW, padH, padW, oh, ow } = p;
@@ -121,5 +121,15 @@ export function sumPool2d(x: Float32Array, p: PoolParams): Float32Array {
         for (let a = 0; a < kh; a++) for (let b = 0; b < kw; b++) s += x[(nc * h + i * kh + a) * w + j * kw + b];
         out[(nc * oh + i) * ow + j] = s;
       }
+  return out;
+}
+
+/** out[pl, top + y, left + x] = x[pl, y, x]; every other element 0. */
+export function pad2d(x: Float32Array, p: Pad2dParams): Float32Array {
+  const { planes, h, w, top, left, outH, outW } = p;
+  const out = new Float32Array(planes * outH * outW);
+  for (let pl = 0; pl < planes; pl++)
+    for (let y = 0; y < h; y++)
+      for (let xi = 0; xi < w; xi++) out[(pl * outH + top + y) * outW + left + xi] = x[(pl * h + y) * w + xi];
   return out;
 }

@@ -2,7 +2,7 @@
  * The reference backend: plain TypeScript loops over Float32Array, written to be read.
  * It defines what every op means; every other backend is tested against it.
  */
-import type { AdamParams, Backend, Buf, Conv2dParams, GroupNormParams, MatmulParams, PoolParams, ReduceOp, StridedView, UnaryOp, UpsampleParams, BinaryOp } from '../backend';
+import type { AdamParams, Backend, Buf, Conv2dParams, GroupNormParams, MatmulParams, Pad2dParams, PoolParams, ReduceOp, StridedView, UnaryOp, UpsampleParams, BinaryOp } from '../backend';
 import * as elementwise from './elementwise';
 import * as reductions from './reduce';
 import { matmul } from './matmul';
@@ -73,6 +73,9 @@ export class RefBackend implements Backend {
   }
   sumPool2d(x: Buf, p: PoolParams): Buf {
     return conv.sumPool2d(f32(x), p);
+  }
+  pad2d(x: Buf, p: Pad2dParams): Buf {
+    return conv.pad2d(f32(x), p);
   }
   groupNormForward(x: Buf, weight: Buf, bias: Buf, p: GroupNormParams): { y: Buf; mean: Buf; rstd: Buf } {
     return norm.groupNormForward(f32(x), f32(weight), f32(bias), p);
